@@ -1,0 +1,171 @@
+"""BM25 as precomputed term×passage weights, scored exactly as ``rank_bm25`` would score them.
+
+``rank_bm25`` is the reference: :func:`reference_model` builds its model for the same variant, and
+the tests prove that :func:`score` matches its ``get_scores``. Serving from a precomputed matrix
+is what keeps a query fast on a large archive (``get_scores`` walks every document per term).
+
+Every variant is written as ``score(q, d) = Σ_t count_q(t) · (zero[t] + W[t, d])``, where ``W`` is
+sparse (non-zero only where ``t`` occurs in ``d``) and ``zero[t]`` is what a passage *without* the
+term still gets (non-zero only for BM25+), a constant for every passage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+VARIANTS = ("lucene", "okapi", "plus", "l")
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """Which BM25 and its parameters; stored in the index manifest."""
+
+    variant: str = "plus"  # chosen by `python -m bot eval --sweep` (README, "Evaluation")
+    k1: float = 1.2
+    b: float = 0.75
+    delta: float = 1.0  # BM25+ / BM25L lower bound
+    epsilon: float = 0.25  # Okapi's idf floor, as a fraction of the mean idf
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(
+                f"unknown BM25 variant {self.variant!r} (one of {', '.join(VARIANTS)})"
+            )
+
+    def to_dict(self) -> dict[str, float | str]:
+        """JSON-ready form for the manifest."""
+        return asdict(self)
+
+
+def idf(params: BM25Params, df: np.ndarray, n_docs: int) -> np.ndarray:
+    """Inverse document frequency per term, as the chosen ``rank_bm25`` variant computes it.
+
+    ``okapi`` is rank_bm25's BM25Okapi: ln((N−n+0.5)/(n+0.5)) is zero for a term in half the
+    passages and negative above, floored to epsilon·mean. ``lucene`` uses Lucene's
+    ln(1 + (N−n+0.5)/(n+0.5)), which stays positive and keeps common terms worth a little.
+    """
+    df = df.astype(np.float64)
+    if params.variant == "okapi":
+        values = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
+        floor = params.epsilon * (float(values.sum()) / len(values)) if len(values) else 0.0
+        return np.where(values < 0, floor, values)
+    if params.variant == "lucene":
+        return np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+    if params.variant == "plus":
+        return np.log((n_docs + 1) / df)
+    return np.log(n_docs + 1) - np.log(df + 0.5)
+
+
+def weights(
+    params: BM25Params, tf: np.ndarray, doc_len: np.ndarray, avgdl: float, term_idf: np.ndarray
+) -> np.ndarray:
+    """``W[t, d]`` for postings with term frequency ``tf`` in passages of length ``doc_len``."""
+    k1, b = params.k1, params.b
+    tf = tf.astype(np.float64)
+    norm = 1 - b + b * doc_len / avgdl
+    if params.variant in ("okapi", "lucene"):
+        return term_idf * (tf * (k1 + 1) / (tf + k1 * norm))
+    if params.variant == "plus":
+        return term_idf * (tf * (k1 + 1)) / (k1 * norm + tf)
+    ctd = tf / norm
+    return term_idf * tf * (k1 + 1) * (ctd + params.delta) / (k1 + ctd + params.delta)
+
+
+def zero_weights(params: BM25Params, term_idf: np.ndarray) -> np.ndarray:
+    """What a passage lacking the term scores for it (BM25+'s idf·delta; zero otherwise)."""
+    if params.variant == "plus":
+        return term_idf * params.delta
+    return np.zeros_like(term_idf)
+
+
+@dataclass(frozen=True)
+class Postings:
+    """Term-major sparse matrix (CSR): row ``t`` holds ``docs[indptr[t]:indptr[t+1]]``."""
+
+    indptr: np.ndarray  # int64, vocabulary size + 1
+    docs: np.ndarray  # int32 passage ids, ascending within a row
+    weights: np.ndarray  # float64 W[t, d]
+    zero: np.ndarray  # float64 per term
+    n_docs: int
+
+
+def build_postings(
+    doc_terms: Sequence[np.ndarray], vocab_size: int, params: BM25Params
+) -> tuple[Postings, np.ndarray, np.ndarray]:
+    """Weights for passages given as arrays of term ids; also returns idf and passage lengths."""
+    n_docs = len(doc_terms)
+    doc_len = np.fromiter((len(t) for t in doc_terms), dtype=np.int64, count=n_docs)
+    if n_docs == 0 or vocab_size == 0:
+        empty = Postings(
+            np.zeros(vocab_size + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0), 0
+        )
+        return empty, np.zeros(vocab_size), doc_len
+    terms = np.concatenate(doc_terms).astype(np.int64)
+    owners = np.repeat(np.arange(n_docs, dtype=np.int64), doc_len)
+    pairs, tf = np.unique(terms * n_docs + owners, return_counts=True)
+    term_of = pairs // n_docs
+    docs = (pairs % n_docs).astype(np.int32)
+    df = np.bincount(term_of, minlength=vocab_size)
+    indptr = np.zeros(vocab_size + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    avgdl = float(doc_len.sum()) / n_docs
+    term_idf = idf(params, df, n_docs)
+    w = weights(params, tf, doc_len[docs], avgdl, term_idf[term_of])
+    postings = Postings(indptr, docs, w, zero_weights(params, term_idf), n_docs)
+    return postings, term_idf, doc_len
+
+
+def score(postings: Postings, term_ids: Sequence[int], counts: Sequence[float]) -> np.ndarray:
+    """BM25 score of every passage for a query given as term ids with their counts."""
+    scores = np.zeros(postings.n_docs)
+    constant = 0.0
+    for term, count in zip(term_ids, counts, strict=True):
+        lo, hi = postings.indptr[term], postings.indptr[term + 1]
+        scores[postings.docs[lo:hi]] += count * postings.weights[lo:hi]
+        constant += count * postings.zero[term]
+    if constant:
+        scores += constant
+    return scores
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best scores, best first; ties go to the earlier passage."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < len(scores):
+        threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
+        candidates = np.flatnonzero(scores >= threshold)
+    else:
+        candidates = np.arange(len(scores))
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order][:k]
+
+
+def reference_model(corpus: list[list[str]], params: BM25Params) -> Any:
+    """The ``rank_bm25`` model this module reproduces, for tests, evaluation and benchmarks.
+
+    Imported lazily: rank_bm25 pulls in multiprocessing, which a query never needs.
+    """
+    import rank_bm25
+
+    class LuceneBM25(rank_bm25.BM25Okapi):
+        """rank_bm25's Okapi scoring with Lucene's always-positive idf (no epsilon floor)."""
+
+        def _calc_idf(self, nd: dict[str, int]) -> None:
+            for word, freq in nd.items():
+                self.idf[word] = math.log(1.0 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+    k1, b = params.k1, params.b
+    if params.variant == "okapi":
+        return rank_bm25.BM25Okapi(corpus, k1=k1, b=b, epsilon=params.epsilon)
+    if params.variant == "lucene":
+        return LuceneBM25(corpus, k1=k1, b=b)
+    if params.variant == "plus":
+        return rank_bm25.BM25Plus(corpus, k1=k1, b=b, delta=params.delta)
+    return rank_bm25.BM25L(corpus, k1=k1, b=b, delta=params.delta)

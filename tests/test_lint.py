@@ -1,0 +1,32 @@
+"""ruff keeps the code base clean: lint and format are checked like any other test."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+
+def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args, "bot", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("ruff") is None
+    and subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode,
+    reason="ruff is in the test extra",
+)
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+def test_ruff_is_clean(command: list[str]) -> None:
+    result = _ruff(*command)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,28 @@
+"""The README's promises: its first commands, and CI running exactly its test command."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _commands() -> list[str]:
+    return re.findall(r"```sh\n(.+?)\n```", README)
+
+
+def test_first_two_commands_install_then_ask_and_install_then_test() -> None:
+    ask, test = _commands()[:2]
+    assert README.index(ask) < 600  # among the README's first lines
+    assert ask.startswith("python3 -m venv .venv && .venv/bin/pip install")
+    assert '-m bot ask "' in ask
+    assert test.startswith("python3 -m venv .venv && .venv/bin/pip install") and "[test]" in test
+    assert test.endswith("-m pytest")
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    test = _commands()[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test in ci
