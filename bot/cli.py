@@ -108,7 +108,7 @@ def cmd_interactive(args: argparse.Namespace) -> int:
     engine = _engine(args)
     count = len(engine.sources())
     print(f"Ask about the {count} articles in {args.sources} (Ctrl-D to quit).")
-    args.json = False
+    args.json, args.k = False, 3
     try:
         while True:
             try:
@@ -188,9 +188,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_OK
     for key, value in figures.items():
         print(f"{key:28} {value}")
-    misses = [r for r in report.results if r.rank != 1 or r.answered != r.item.answerable]
+    misses = [
+        r
+        for r in report.results
+        if r.answered != r.item.answerable or (r.item.answerable and r.rank != 1)
+    ]
     if misses and args.verbose:
-        print("\nnot right at rank 1:")
+        print("\nmissed (no hit at rank 1, or wrongly answered / abstained):")
         for r in misses:
             print(f"  [{r.item.kind}] rank={r.rank} answered={r.answered}: {r.item.question}")
     return EXIT_OK

@@ -109,7 +109,8 @@ def open_index(
 
 def describe_build(report: BuildReport) -> str:
     """One line saying what a rebuild did."""
-    skipped = f"; {report.skipped} file(s) skipped" if report.skipped else ""
+    n = report.skipped
+    skipped = f"; {n} document{'s' if n != 1 else ''} skipped (see above)" if n else ""
     return (
         f"Indexed {report.sources} sources: {report.passages} passages, "
         f"{report.vocabulary} terms in {report.seconds:.2f} s{skipped}."

@@ -102,7 +102,7 @@ def test_rebuild_reports_counts_and_skipped_files(tmp_path: Path) -> None:
     (sources / "latin.txt").write_bytes("Title\n\nCaf\xe9\n".encode("latin-1"))
     result = run_cli("--sources", str(sources), "--index", str(tmp_path / "i"), "rebuild")
     assert result.returncode == 0, result.stderr
-    assert "Indexed 2 sources:" in result.stdout and "2 file(s) skipped" in result.stdout
+    assert "Indexed 2 sources:" in result.stdout and "2 documents skipped" in result.stdout
     assert "error: broken.md:3: invalid front matter" in result.stderr
     assert "starts on line 2" in result.stderr
     assert "error: latin.txt: not UTF-8" in result.stderr
@@ -156,3 +156,36 @@ def test_no_command_off_a_terminal_prints_usage() -> None:
 def test_k_out_of_range_is_a_usage_error(corpus: list[str]) -> None:
     result = run_cli(*corpus, "ask", "-k", "0", "islands")
     assert result.returncode == 2 and "between 1 and 50" in result.stderr
+
+
+def test_rebuild_from_jsonl_and_html_reports_bad_documents(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "archive.jsonl").write_text(
+        '{"id": "n1", "title": "Tea", "text": "Green tea grows in Shizuoka.", "outlet": "Leaf"}\n'
+        "{broken\n"
+        '{"id": "n2", "text": "Rice harvest was early in Niigata this year."}\n',
+        encoding="utf-8",
+    )
+    (folder / "page.html").write_text(
+        "<html><head><title>Snow</title></head><body><nav>Sign in</nav><article>"
+        "<p>Heavy snow closed the roads around Sapporo for two days this week.</p>"
+        "</article></body></html>",
+        encoding="utf-8",
+    )
+    opts = ["--sources", str(folder), "--index", str(tmp_path / "i")]
+    result = run_cli(*opts, "rebuild")
+    assert result.returncode == 0, result.stderr
+    assert "Indexed 3 sources" in result.stdout and "1 document skipped" in result.stdout
+    assert "error: archive.jsonl:2: invalid JSON" in result.stderr
+    answer = json.loads(run_cli(*opts, "ask", "--json", "snow roads Sapporo").stdout)
+    assert answer["results"][0]["source"]["title"] == "Snow"
+    answer = json.loads(run_cli(*opts, "ask", "--json", "green tea Shizuoka").stdout)
+    assert answer["results"][0]["source"] == {
+        "id": "n1",
+        "title": "Tea",
+        "outlet": "Leaf",
+        "author": None,
+        "date": None,
+        "url": None,
+    }
