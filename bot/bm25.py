@@ -133,6 +133,50 @@ def score(postings: Postings, term_ids: Sequence[int], counts: Sequence[float]) 
     return scores
 
 
+def search(
+    postings: Postings,
+    term_ids: Sequence[int],
+    counts: Sequence[float],
+    k: int,
+    multiplier: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best passages and their scores: the same as ``top_k(score(...) * m, k)``, faster.
+
+    Only passages in the query terms' postings are ranked (the rest all score the BM25+
+    constant), so the cost follows the postings read, not the size of the archive.
+    """
+    scores = np.zeros(postings.n_docs)
+    constant = 0.0
+    parts = []
+    for term, count in zip(term_ids, counts, strict=True):
+        lo, hi = postings.indptr[term], postings.indptr[term + 1]
+        docs = postings.docs[lo:hi]
+        scores[docs] += count * postings.weights[lo:hi]
+        constant += count * postings.zero[term]
+        parts.append(docs)
+    candidates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    values = scores[candidates] + constant
+    if multiplier is not None:
+        values *= multiplier[candidates]
+    # A passage appears once per query term it contains: the k·m best entries hold k passages.
+    want = k * max(len(parts), 1)
+    if want < len(values):
+        threshold = np.partition(values, len(values) - want)[len(values) - want]
+        keep = values >= threshold
+        candidates, values = candidates[keep], values[keep]
+    order = np.lexsort((candidates, -values))
+    candidates, values = candidates[order], values[order]
+    first = np.ones(len(candidates), dtype=bool)
+    first[1:] = candidates[1:] != candidates[:-1]
+    ids, best = candidates[first][:k].astype(np.int64), values[first][:k]
+    missing = min(k, postings.n_docs) - len(ids)
+    if missing > 0 and multiplier is None:  # the rest tie at the constant, earliest first
+        rest = np.setdiff1d(np.arange(postings.n_docs), ids, assume_unique=True)[:missing]
+        ids = np.concatenate([ids, rest])
+        best = np.concatenate([best, np.full(len(rest), constant)])
+    return ids, best
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` best scores, best first; ties go to the earlier passage."""
     k = min(k, len(scores))

@@ -174,12 +174,18 @@ class Engine:
         tid = self.index.vocabulary.get(term)
         return float(self.index.idf[tid]) if tid is not None else self._unknown_idf
 
-    def search(self, terms: dict[str, float]) -> np.ndarray:
-        """Kind-weighted BM25 scores of every passage for weighted query terms."""
+    def search(self, terms: dict[str, float], k: int) -> list[tuple[int, float]]:
+        """The ``k`` best passages containing a query term, by kind-weighted BM25 score."""
         vocab = self.index.vocabulary
         known = [(vocab[t], w) for t, w in terms.items() if t in vocab]
-        scores = bm25.score(self.index.postings, [t for t, _ in known], [w for _, w in known])
-        return scores * self._kind_weight
+        ids, scores = bm25.search(
+            self.index.postings,
+            [t for t, _ in known],
+            [w for _, w in known],
+            k,
+            self._kind_weight,
+        )
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
     def ask(
         self, question: str, k: int = 3, *, context: str | None = None, offset: int = 0
@@ -196,12 +202,11 @@ class Engine:
                 weights[term] = max(weights.get(term, 0.0), tuning.synonym_weight)
         for term in tokenize(context or ""):
             weights[term] = max(weights.get(term, 0.0), tuning.context_weight)
-        scores = self.search(weights)
+        hits = self.search(weights, tuning.pool)
         searched = time.perf_counter()
         concepts = {t: {t} | related.get(t, set()) for t in dict.fromkeys(words)}
         ideal = sum(self._idf(t) for t in words) * self._best_term_weight
-        pool = [i for i in bm25.top_k(scores, tuning.pool) if scores[i] > 0]
-        candidates = [self._candidate(int(i), float(scores[i]), concepts) for i in pool]
+        candidates = [self._candidate(p, score, concepts) for p, score in hits]
         best = candidates[0].score if candidates else 0.0
         relevant = [
             c
@@ -258,16 +263,17 @@ class Engine:
                     break
                 if cand.passage in done:
                     continue
-                source = index.source(cand.passage)
-                if first_round and any(index.source(c.passage) is source for c in chosen):
+                source = int(index.passage_source[cand.passage])
+                if first_round and any(index.passage_source[c.passage] == source for c in chosen):
                     continue
                 done.add(cand.passage)
                 limit_sim = self.tuning.duplicate_similarity
                 twin = next((c for c in chosen if self._similarity(c, cand) >= limit_sim), None)
+                meta = index.sources[source]
                 if twin is None:
                     chosen.append(cand)
-                elif source is not index.source(twin.passage) and source not in twin.also:
-                    twin.also.append(source)
+                elif source != index.passage_source[twin.passage] and meta not in twin.also:
+                    twin.also.append(meta)
         return chosen
 
     def _note_agreement(self, page: list[_Candidate], others: list[_Candidate]) -> None:

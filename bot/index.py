@@ -17,11 +17,11 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from bot.sources import (
 )
 from bot.tokenizer import TOKENIZER_VERSION, tokenize
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 MANIFEST = "manifest.json"
 _ARRAYS = (
     "indptr",
@@ -53,9 +53,11 @@ _ARRAYS = (
     "passage_end",
     "passage_kind",
     "text_offsets",
+    "source_offsets",
 )
-_JSON = ("vocabulary.json", "sources.json")
+_JSON = ("vocabulary.json",)
 _TEXTS = "texts.bin"
+_SOURCES = "sources.jsonl"  # one JSON object per source, read lazily via source_offsets
 
 
 class IndexUnavailable(Exception):
@@ -86,6 +88,37 @@ class BuildReport:
         return sum(1 for p in self.problems if p.error)
 
 
+class SourceTable(Sequence[SourceMeta]):
+    """Source metadata decoded on demand from one JSON-lines blob: loading stays O(1)."""
+
+    def __init__(self, blob: mmap.mmap | bytes, offsets: np.ndarray) -> None:
+        self._blob = blob
+        self._offsets = offsets
+        self._cache: dict[int, SourceMeta] = {}
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> SourceMeta: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[SourceMeta]: ...
+    def __getitem__(self, i: int | slice) -> SourceMeta | list[SourceMeta]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        meta = self._cache.get(i)
+        if meta is None:
+            lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
+            meta = SourceMeta.from_dict(json.loads(self._blob[lo:hi]))
+            if len(self._cache) < 100_000:
+                self._cache[i] = meta
+        return meta
+
+
 @dataclass
 class Index:
     """A loaded, read-only index. Passage ids are rows, grouped by source in corpus order."""
@@ -93,7 +126,7 @@ class Index:
     directory: Path
     manifest: dict[str, Any]
     vocabulary: dict[str, int]
-    sources: list[SourceMeta]
+    sources: SourceTable
     postings: Postings
     idf: np.ndarray
     doc_len: np.ndarray
@@ -192,7 +225,7 @@ def load_index(index_dir: Path) -> Index:
     manifest = read_manifest(index_dir)
     gen = index_dir / str(manifest["generation"])
     sizes: dict[str, int] = manifest.get("sizes", {})
-    for name in (*(f"{a}.npy" for a in _ARRAYS), *_JSON, _TEXTS):
+    for name in (*(f"{a}.npy" for a in _ARRAYS), *_JSON, _TEXTS, _SOURCES):
         path = gen / name
         if not path.is_file():
             raise _corrupt(path, "file missing")
@@ -202,7 +235,8 @@ def load_index(index_dir: Path) -> Index:
     for name in _ARRAYS:
         path = gen / f"{name}.npy"
         try:
-            arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+            # a plain ndarray view of the map: memmap's subclass overhead hurts per-query slicing
+            arrays[name] = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
         except (ValueError, OSError) as exc:
             raise _corrupt(path, str(exc)) from None
     loaded: dict[str, Any] = {}
@@ -212,21 +246,20 @@ def load_index(index_dir: Path) -> Index:
             loaded[name] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise _corrupt(path, str(exc)) from None
-    texts_path = gen / _TEXTS
-    with texts_path.open("rb") as handle:
-        texts: mmap.mmap | bytes = (
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if sizes[_TEXTS] else b""
-        )
+    texts = _map(gen / _TEXTS)
+    source_blob = _map(gen / _SOURCES)
     vocabulary = {term: i for i, term in enumerate(loaded["vocabulary.json"])}
     n_docs = len(arrays["passage_source"])
     if len(arrays["indptr"]) != len(vocabulary) + 1 or len(arrays["text_offsets"]) != n_docs + 1:
         raise _corrupt(gen / "indptr.npy", "array sizes do not match the vocabulary")
+    if int(arrays["source_offsets"][-1]) != len(source_blob):
+        raise _corrupt(gen / "source_offsets.npy", "offsets do not match sources.jsonl")
     postings = Postings(arrays["indptr"], arrays["docs"], arrays["weights"], arrays["zero"], n_docs)
     return Index(
         directory=index_dir,
         manifest=manifest,
         vocabulary=vocabulary,
-        sources=[SourceMeta.from_dict(d) for d in loaded["sources.json"]],
+        sources=SourceTable(source_blob, arrays["source_offsets"]),
         postings=postings,
         idf=arrays["idf"],
         doc_len=arrays["doc_len"],
@@ -237,6 +270,14 @@ def load_index(index_dir: Path) -> Index:
         text_offsets=arrays["text_offsets"],
         texts=texts,
     )
+
+
+def _map(path: Path) -> mmap.mmap | bytes:
+    """A read-only memory map of a file (empty bytes for an empty file)."""
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 @contextmanager
@@ -273,7 +314,7 @@ def build_index(
         old_files = {}
     problems: list[Problem] = []
     files: dict[str, Any] = {}
-    metas: list[dict[str, Any]] = []
+    metas: list[bytes] = []
     vocab: dict[str, int] = {}
     doc_terms: list[np.ndarray] = []
     table: dict[str, list[int]] = {k: [] for k in ("source", "start", "end", "kind")}
@@ -302,7 +343,7 @@ def build_index(
             data = text.encode("utf-8")
             chunks.append(data)
             offsets.append(offsets[-1] + len(data))
-        metas.append(source.meta.to_dict())
+        metas.append(json.dumps(source.meta.to_dict(), ensure_ascii=False).encode() + b"\n")
     bar.close()
     if not metas:
         raise SourcesError(f"no usable articles in {sources_dir}: every document was skipped")
@@ -320,6 +361,7 @@ def build_index(
         "passage_end": np.array(table["end"], dtype=np.int64),
         "passage_kind": np.array(table["kind"], dtype=np.uint8),
         "text_offsets": np.array(offsets, dtype=np.int64),
+        "source_offsets": np.cumsum([0, *map(len, metas)], dtype=np.int64),
     }
     manifest = {
         "format": INDEX_FORMAT,
@@ -330,7 +372,7 @@ def build_index(
         "files": files,
         "skipped": [str(p) for p in problems if p.error],
     }
-    _write_generation(index_dir, manifest, arrays, list(vocab), metas, b"".join(chunks))
+    _write_generation(index_dir, manifest, arrays, list(vocab), b"".join(metas), b"".join(chunks))
     return BuildReport(
         len(metas), len(doc_terms), len(vocab), time.perf_counter() - began, problems
     )
@@ -341,7 +383,7 @@ def _write_generation(
     manifest: dict[str, Any],
     arrays: dict[str, np.ndarray],
     vocabulary: list[str],
-    sources: list[dict[str, Any]],
+    sources: bytes,
     texts: bytes,
 ) -> None:
     """Write files into a temp dir, rename it into place, then swap the manifest atomically."""
@@ -354,7 +396,7 @@ def _write_generation(
             for name, array in arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
             _write_bytes(tmp / "vocabulary.json", json.dumps(vocabulary, ensure_ascii=False))
-            _write_bytes(tmp / "sources.json", json.dumps(sources, ensure_ascii=False, indent=1))
+            _write_bytes(tmp / _SOURCES, sources)
             _write_bytes(tmp / _TEXTS, texts)
             manifest["generation"] = generation
             manifest["sizes"] = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}

@@ -119,6 +119,34 @@ def _mixed_script(raw: str, offset: int) -> Iterator[tuple[str, int, int]]:
             yield term, offset + pos, offset + len(raw)
 
 
+_TERMS: dict[str, tuple[str, ...]] = {}  # raw token → its terms (a token's kind follows from it)
+_TERMS_LIMIT = 1_000_000
+
+
+def _terms_of(raw: str, number: str, cjk: str) -> tuple[str, ...]:
+    if number:
+        return (_normalize_number(unicodedata.normalize("NFKC", raw)),)
+    if cjk:
+        return tuple(gram for gram, _, _ in _bigrams(raw))
+    if not raw.isascii() and _CJK_RUN.search(raw):
+        return tuple(term for term, _, _ in _mixed_script(raw, 0))
+    term = _normalize_word(raw)
+    return (term,) if term else ()
+
+
 def tokenize(text: str) -> list[str]:
-    """The index terms of ``text`` in order (what BM25 sees)."""
-    return [term for term, _, _ in iter_tokens(text)]
+    """The index terms of ``text`` in order (what BM25 sees); same terms as :func:`iter_tokens`.
+
+    The fast path for indexing: no spans, and each distinct raw token is normalised only once.
+    """
+    terms: list[str] = []
+    cache = _TERMS
+    for number, cjk, word in _TOKEN.findall(text):
+        raw = word or number or cjk
+        found = cache.get(raw)
+        if found is None:
+            found = _terms_of(raw, number, cjk)
+            if len(cache) < _TERMS_LIMIT:
+                cache[raw] = found
+        terms.extend(found)
+    return terms

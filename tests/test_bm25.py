@@ -7,7 +7,16 @@ import random
 import numpy as np
 import pytest
 
-from bot.bm25 import VARIANTS, BM25Params, build_postings, idf, reference_model, score, top_k
+from bot.bm25 import (
+    VARIANTS,
+    BM25Params,
+    build_postings,
+    idf,
+    reference_model,
+    score,
+    search,
+    top_k,
+)
 
 
 def test_okapi_idf_trap_and_why_lucene_is_used() -> None:
@@ -74,6 +83,9 @@ def test_scores_match_rank_bm25(variant: str, seed: int) -> None:
         np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
         expected = np.lexsort((np.arange(len(theirs)), -theirs))[:10]
         got = top_k(ours, 10)
+        fast, fast_scores = search(postings, [vocab[t] for t in counts], list(counts.values()), 10)
+        assert list(fast) == list(got)  # the sparse path ranks exactly like the dense one
+        np.testing.assert_allclose(fast_scores, theirs[fast], rtol=1e-9, atol=1e-12)
         # identical top-10, up to passages whose scores tie exactly (to 1e-12)
         assert np.allclose(theirs[got], theirs[expected], rtol=0, atol=1e-12)
         assert list(got) == list(expected) or len(set(np.round(theirs[expected], 9))) < 10
@@ -84,3 +96,14 @@ def test_top_k_orders_by_score_then_position() -> None:
     assert list(top_k(scores, 3)) == [1, 2, 4]
     assert list(top_k(scores, 10)) == [1, 2, 4, 0, 3]
     assert list(top_k(np.zeros(0), 3)) == []
+
+
+def test_search_fills_with_tied_unmatched_passages_like_the_reference() -> None:
+    corpus = [["a"], ["b"], ["c"], ["a", "b"]]
+    vocab = {"a": 0, "b": 1, "c": 2}
+    docs = [np.array([vocab[t] for t in d]) for d in corpus]
+    postings, _, _ = build_postings(docs, 3, BM25Params(variant="plus"))
+    ids, scores = search(postings, [vocab["c"]], [1.0], 3)
+    reference = np.asarray(reference_model(corpus, BM25Params(variant="plus")).get_scores(["c"]))
+    assert list(ids) == [2, 0, 1]
+    np.testing.assert_allclose(scores, reference[[2, 0, 1]], rtol=1e-12)

@@ -59,3 +59,13 @@ def test_spans_point_at_the_words() -> None:
 )
 def test_never_crashes(text: str) -> None:
     assert isinstance(tokenize(text), list)
+
+
+def test_fast_path_gives_the_same_terms_as_the_span_path() -> None:
+    from tests.helpers import ROOT
+
+    for path in sorted((ROOT / "sources").glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        assert tokenize(text) == [term for term, _, _ in iter_tokens(text)]
+    odd = "YouTube外務省 Café’s 17,000 67% 岸田 Ми́р 2nd 06.03.2023 o'brien"
+    assert tokenize(odd) == [term for term, _, _ in iter_tokens(odd)]
