@@ -34,6 +34,7 @@ from bot.synonyms import Synonyms, load_synonyms
 from bot.tokenizer import iter_tokens, tokenize
 
 MAX_QUESTION_CHARS = 1000
+_TERMS_CACHE = 20_000  # passages whose term counts an engine keeps
 
 
 class QuestionError(ValueError):
@@ -143,6 +144,7 @@ class Engine:
         params = self.tuning.bm25
         # What one query term can add at most (tf → ∞), per unit of idf: normalises scores.
         self._best_term_weight = params.k1 + 1 + (params.delta if params.variant == "plus" else 0)
+        self._terms: dict[int, tuple[str, Counter[str]]] = {}
         n = max(index.size, 1)
         self._unknown_idf = max(
             float(np.max(index.idf, initial=0.0)), math.log(1 + (n + 0.5) / 0.5)
@@ -237,9 +239,19 @@ class Engine:
             timings=timings,
         )
 
+    def _passage_terms(self, passage: int) -> tuple[str, Counter[str]]:
+        """A passage's text and term counts, cached: popular passages come back often."""
+        cached = self._terms.get(passage)
+        if cached is None:
+            text = self.index.text(passage)
+            cached = (text, Counter(tokenize(text)))
+            if len(self._terms) >= _TERMS_CACHE:
+                self._terms.clear()
+            self._terms[passage] = cached
+        return cached
+
     def _candidate(self, passage: int, score: float, concepts: dict[str, set[str]]) -> _Candidate:
-        text = self.index.text(passage)
-        terms = Counter(tokenize(text))
+        text, terms = self._passage_terms(passage)
         total = sum(self._idf(t) for t in concepts)
         matched = sum(self._idf(t) for t, alts in concepts.items() if alts & terms.keys())
         return _Candidate(passage, score, text, terms, matched / total if total else 0.0)
