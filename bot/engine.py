@@ -208,7 +208,9 @@ class Engine:
         searched = time.perf_counter()
         concepts = {t: {t} | related.get(t, set()) for t in dict.fromkeys(words)}
         ideal = sum(self._idf(t) for t in words) * self._best_term_weight
-        candidates = [self._candidate(p, score, concepts) for p, score in hits]
+        weighted = {t: (alts, self._idf(t)) for t, alts in concepts.items()}
+        total = sum(weight for _, weight in weighted.values())
+        candidates = [self._candidate(p, score, weighted, total) for p, score in hits]
         best = candidates[0].score if candidates else 0.0
         relevant = [
             c
@@ -250,10 +252,13 @@ class Engine:
             self._terms[passage] = cached
         return cached
 
-    def _candidate(self, passage: int, score: float, concepts: dict[str, set[str]]) -> _Candidate:
+    def _candidate(
+        self, passage: int, score: float, concepts: dict[str, tuple[set[str], float]], total: float
+    ) -> _Candidate:
+        """A scored passage with its coverage: the share of the question's idf mass it matches."""
         text, terms = self._passage_terms(passage)
-        total = sum(self._idf(t) for t in concepts)
-        matched = sum(self._idf(t) for t, alts in concepts.items() if alts & terms.keys())
+        present = terms.keys()
+        matched = sum(weight for alts, weight in concepts.values() if not alts.isdisjoint(present))
         return _Candidate(passage, score, text, terms, matched / total if total else 0.0)
 
     def _similarity(self, a: _Candidate, b: _Candidate) -> float:
