@@ -343,7 +343,8 @@ def build_index(
             data = text.encode("utf-8")
             chunks.append(data)
             offsets.append(offsets[-1] + len(data))
-        metas.append(json.dumps(source.meta.to_dict(), ensure_ascii=False).encode() + b"\n")
+        meta = {k: v for k, v in source.meta.to_dict().items() if v is not None}
+        metas.append(json.dumps(meta, ensure_ascii=False).encode() + b"\n")
     bar.close()
     if not metas:
         raise SourcesError(f"no usable articles in {sources_dir}: every document was skipped")

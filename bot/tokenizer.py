@@ -47,7 +47,7 @@ _CJK_RUN = re.compile(f"[{_CJK}]+")
 _TOKEN = re.compile(
     r"(?P<num>\d+(?:[.,]\d+)*%?)(?![^\W_])"  # 17,000  1956  67%  06.03.2023
     rf"|(?P<cjk>[{_CJK}]+)"
-    r"|(?P<word>[^\W_](?:[^\W_]|[\u0300-\u036f])*(?:['’‘](?:[^\W_]|[\u0300-\u036f])+)*)"
+    r"|(?P<word>[^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*(?:['’‘](?:[^\W_]|[\u0300-\u036f])+)*)"
 )
 _STEMMER = Stemmer.Stemmer("english")
 _ACCENTS = re.compile("[\u0300-\u036f]")
