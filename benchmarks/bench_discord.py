@@ -27,33 +27,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import percentile  # noqa: E402
 from bot.discord_bot.client import NewsBot  # noqa: E402
+from bot.evaluation import load_questions as load_eval_set  # noqa: E402
 from bot.service import Service  # noqa: E402
 from bot.settings import DiscordSettings, QuestionLogSettings, Settings  # noqa: E402
 from tests.discord_standin import DiscordStandIn, patch_discord  # noqa: E402
 
 TARGET_P95_MS = 150.0
 WARM_UP = 10
-
-
-def load_questions(path: Path) -> list[str]:
-    """The questions of the evaluation set."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [str(item["q"]) for item in data["questions"]]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), linear interpolation."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @contextmanager
@@ -128,7 +113,7 @@ def heartbeat_report(standin: DiscordStandIn, began: float, ended: float) -> dic
 
 async def benchmark(args: argparse.Namespace) -> int:
     """Start everything, run the load, print the table; the exit status."""
-    questions = load_questions(ROOT / "eval" / "questions.yaml")
+    questions = [q.question for q in load_eval_set(ROOT / "eval" / "questions.yaml")]
     workload = list(itertools.islice(itertools.cycle(questions), args.questions))
     with tempfile.TemporaryDirectory() as tmp, standin_thread(args.heartbeat_ms) as (standin, loop):
         folder = Path(tmp)

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 import aiohttp
-import yaml
+
+from benchmarks.common import percentile
+from bot.evaluation import load_questions
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 50.0
@@ -36,21 +38,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def load_questions(path: Path) -> list[str]:
-    """The questions of the evaluation set."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [str(item["q"]) for item in data["questions"]]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), linear interpolation."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def start_server(folder: Path, sources: Path, port: int, log_level: str) -> subprocess.Popen[bytes]:
@@ -140,7 +127,7 @@ def _row(name: str, latencies: list[float], errors: int, seconds: float) -> str:
 
 async def bench(args: argparse.Namespace) -> int:
     """Start the server, warm it up, run each scenario, stop it with SIGTERM, print the table."""
-    questions = load_questions(args.questions)
+    questions = [q.question for q in load_questions(args.questions)]
     rows: list[str] = []
     failed = 0
     with tempfile.TemporaryDirectory(prefix="newsbot-bench-") as tmp:
