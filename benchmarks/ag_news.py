@@ -26,6 +26,7 @@ from pathlib import Path
 from benchmarks.common import DATA, fmt, machine_description, markdown_table, write_results
 from benchmarks.scale import (
     ScaleConfig,
+    add_variant_argument,
     ask_cli_wall,
     breakdown_text,
     build_text,
@@ -35,7 +36,7 @@ from benchmarks.scale import (
     run_scale,
     targets_table,
 )
-from bot.bm25 import VARIANTS, BM25Params
+from bot.bm25 import BM25Params
 
 CORPUS = DATA / "ag_news" / "test.csv"
 SEED = 7600
@@ -78,12 +79,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 copies and 30 queries (seconds)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep corpus and indexes here")
     parser.add_argument("--copies", type=int, default=None, help=f"replication (default {COPIES})")
-    parser.add_argument(
-        "--variant",
-        choices=VARIANTS,
-        default=BM25Params().variant,
-        help="BM25 variant for newsbot, rank-bm25 and bm25s (default: the project's default)",
-    )
+    add_variant_argument(parser)
     args = parser.parse_args()
     params = BM25Params(variant=args.variant)
 

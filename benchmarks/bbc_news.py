@@ -22,6 +22,7 @@ from pathlib import Path
 from benchmarks.common import DATA, machine_description, write_results
 from benchmarks.scale import (
     ScaleConfig,
+    add_variant_argument,
     breakdown_text,
     build_text,
     main_table,
@@ -29,7 +30,7 @@ from benchmarks.scale import (
     ratio_table,
     run_scale,
 )
-from bot.bm25 import VARIANTS, BM25Params
+from bot.bm25 import BM25Params
 
 CORPUS = DATA / "bbc_news" / "articles.jsonl"
 SEED = 2225
@@ -47,12 +48,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small smoke run (seconds)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep indexes here")
     parser.add_argument("--queries", type=int, default=300, help="number of title queries")
-    parser.add_argument(
-        "--variant",
-        choices=VARIANTS,
-        default=BM25Params().variant,
-        help="BM25 variant for newsbot, rank-bm25 and bm25s (default: the project's default)",
-    )
+    add_variant_argument(parser)
     args = parser.parse_args()
     params = BM25Params(variant=args.variant)
 

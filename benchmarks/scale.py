@@ -7,6 +7,7 @@ so every other engine indexes exactly the same texts, then run one subprocess pe
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -27,7 +28,7 @@ from benchmarks.common import (
     verdict,
 )
 from benchmarks.engines import BM25S_METHOD, LABELS
-from bot.bm25 import BM25Params
+from bot.bm25 import VARIANTS, BM25Params
 
 WORKER = "benchmarks.engines"
 MB = 1024 * 1024
@@ -57,6 +58,16 @@ class ScaleRun:
     query: dict[str, dict[str, Any]]
     skipped: dict[str, str]
     texts: list[str]  # passage texts by passage id (for duplicate-aware overlap)
+
+
+def add_variant_argument(parser: argparse.ArgumentParser) -> None:
+    """``--variant``: the BM25 variant newsbot, rank-bm25 and bm25s are compared with."""
+    parser.add_argument(
+        "--variant",
+        choices=VARIANTS,
+        default=BM25Params().variant,
+        help="BM25 variant for newsbot, rank-bm25 and bm25s (default: the project's default)",
+    )
 
 
 def _progress(message: str) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli, write_corpus
+from tests.helpers import ROOT, run_cli, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +191,18 @@ def test_rebuild_from_jsonl_and_html_reports_bad_documents(tmp_path: Path) -> No
         "date": None,
         "url": None,
     }
+
+
+def test_console_script_runs_the_same_commands(corpus: list[str]) -> None:
+    script = Path(sys.executable).with_name("newsbot")
+    if not script.exists():
+        pytest.skip("the package is not installed here (pip install -e .)")
+    result = subprocess.run(
+        [str(script), *corpus, "ask", "--json", "Who is the Russian ambassador to Japan?"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["answered"] is True

@@ -107,6 +107,28 @@ def scenario(
     run(main(), timeout=15)
 
 
+def standin_scenario(
+    prepare: Callable[[DiscordStandIn], Settings],
+    fn: Callable[[Session], Coroutine[Any, Any, None]],
+) -> None:
+    """Like :func:`scenario`, for settings that depend on the stand-in (channel ids, roles)."""
+
+    async def main() -> None:
+        async with DiscordStandIn() as standin:
+            settings = prepare(standin)
+            service = await asyncio.to_thread(Service.open, settings)
+            guild = dataclasses.replace(settings.discord, guild_id=standin.guild_id)
+            bot = NewsBot(dataclasses.replace(settings, discord=guild), service)
+            try:
+                with patch_discord(standin):
+                    async with running_client(bot, standin, guild_ready_timeout=0.05):
+                        await fn(Session(standin, bot, service, settings))
+            finally:
+                await service.aclose()
+
+    run(main(), timeout=15)
+
+
 def embed_of(output: Json) -> Json:
     """The first embed of a recorded output's message."""
     return output["message"]["embeds"][0]
@@ -285,20 +307,13 @@ def test_admin_role_may_reindex(tmp_path: Path) -> None:
         assert "About 17,000 **Japanese lived**" in embed_of(full)["description"]
         assert "Filler" in s.service.engine.index.text(0)  # the new index starts elsewhere
 
-    async def main() -> None:
-        async with DiscordStandIn() as standin:
-            standin.roles[1]["permissions"] = str(EVERYONE_PERMS)  # Moderators: no Manage Server
-            settings = make_settings(tmp_path, {}, admin_role="Moderators")
-            write_corpus(tmp_path / "sources")
-            service = await asyncio.to_thread(Service.open, settings)
-            guild = dataclasses.replace(settings.discord, guild_id=standin.guild_id)
-            bot = NewsBot(dataclasses.replace(settings, discord=guild), service)
-            with patch_discord(standin):
-                async with running_client(bot, standin, guild_ready_timeout=0.05):
-                    await check(Session(standin, bot, service, settings))
-            await service.aclose()
+    def prepare(standin: DiscordStandIn) -> Settings:
+        standin.roles[1]["permissions"] = str(EVERYONE_PERMS)  # Moderators: no Manage Server
+        settings = make_settings(tmp_path, {}, admin_role="Moderators")
+        write_corpus(tmp_path / "sources")
+        return settings
 
-    run(main(), timeout=15)
+    standin_scenario(prepare, check)
 
 
 def test_cooldown_says_when_to_ask_again(tmp_path: Path) -> None:
@@ -487,18 +502,9 @@ def test_channel_allowlist(tmp_path: Path) -> None:
         assert "sources agree" in embed_of(ok)["footer"]["text"]
         s.standin.assert_clean()
 
-    async def main() -> None:
-        async with DiscordStandIn() as standin:
-            settings = make_settings(tmp_path, allowed_channels=(standin.general_id,))
-            service = await asyncio.to_thread(Service.open, settings)
-            guild = dataclasses.replace(settings.discord, guild_id=standin.guild_id)
-            bot = NewsBot(dataclasses.replace(settings, discord=guild), service)
-            with patch_discord(standin):
-                async with running_client(bot, standin, guild_ready_timeout=0.05):
-                    await check(Session(standin, bot, service, settings))
-            await service.aclose()
-
-    run(main(), timeout=15)
+    standin_scenario(
+        lambda standin: make_settings(tmp_path, allowed_channels=(standin.general_id,)), check
+    )
 
 
 def test_errors_become_apologies_and_logged_tracebacks(
