@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 
 from bot.cli import EXIT_FAILURE, EXIT_OK, CommandError
@@ -91,6 +92,8 @@ async def run_bot(
         raise CommandError(PRIVILEGED, EXIT_FAILURE) from None
     except HttpStartError as exc:
         raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise CommandError(f"error: cannot reach Discord ({exc}); check the network", 1) from None
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
