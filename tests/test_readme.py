@@ -26,3 +26,14 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     test = _commands()[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert test in ci
+
+
+def test_the_example_answer_is_what_the_command_prints() -> None:
+    from tests.helpers import run_cli
+
+    block = re.search(r'```text\n\$ python -m bot ask "(.+?)"\n(.*?)```', README, re.S)
+    assert block is not None
+    question, shown = block.groups()
+    result = run_cli("ask", question)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == shown
