@@ -29,7 +29,7 @@ from bot.index import (
     staleness,
 )
 from bot.passages import sentence_spans
-from bot.sources import BLOCK_KINDS, SourceMeta, SourcesError, source_files
+from bot.sources import BLOCK_KINDS, SourceMeta
 from bot.synonyms import Synonyms, load_synonyms
 from bot.tokenizer import iter_tokens, tokenize
 
@@ -39,6 +39,10 @@ _TERMS_CACHE = 20_000  # passages whose term counts an engine keeps
 
 class QuestionError(ValueError):
     """The question cannot be searched; the message tells the person why, in one line."""
+
+
+class QuestionTooLong(QuestionError):
+    """The question is over MAX_QUESTION_CHARS (HTTP answers it with 413)."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,8 @@ class Tuning:
     pool: int = 40  # candidates considered for diversity and abstention
 
 
-def clean_question(question: str) -> str:
-    """The question ready to search, or QuestionError saying what is wrong with it."""
+def parse_question(question: str) -> tuple[str, list[str]]:
+    """The question ready to search and its terms, or QuestionError saying what is wrong."""
     controls = sorted(
         {c for c in question if unicodedata.category(c) == "Cc" and c not in "\t\n\r"}
     )
@@ -74,16 +78,17 @@ def clean_question(question: str) -> str:
     if not question:
         raise QuestionError("the question is empty; ask something about the articles")
     if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(
+        raise QuestionTooLong(
             f"the question is too long ({len(question):,} characters; the limit is "
             f"{MAX_QUESTION_CHARS:,}); ask it in fewer words"
         )
-    if not tokenize(question):
+    words = tokenize(question)
+    if not words:
         raise QuestionError(
             "the question has no searchable words (only stop words or punctuation); "
             "ask with words that might appear in the articles"
         )
-    return question
+    return question, words
 
 
 def open_index(
@@ -92,9 +97,10 @@ def open_index(
     params: bm25.BM25Params,
     notify: Callable[[str], None] = lambda _: None,
 ) -> Index:
-    """Load the index, rebuilding it first (and saying so) when it is missing or stale."""
-    if not source_files(sources_dir):
-        raise SourcesError(f"no articles in {sources_dir} (add .md or .txt files)")
+    """Load the index, rebuilding it first (and saying so) when it is missing or stale.
+
+    A missing or empty sources folder surfaces from the rebuild as a SourcesError.
+    """
     try:
         reason = staleness(index_dir, sources_dir, params)
     except IndexMissing:
@@ -194,15 +200,15 @@ class Engine:
     ) -> Answer:
         """Answer a question with up to ``k`` quotes (skipping the first ``offset``, for "More")."""
         began = time.perf_counter()
-        question = clean_question(question)
+        question, words = parse_question(question)
         tuning = self.tuning
-        words = tokenize(question)
+        context_terms = set(tokenize(context)) if context else set()
         related = self.synonyms.expand(words)
         weights: dict[str, float] = dict(Counter(words))
         for extra in related.values():
             for term in extra:
                 weights[term] = max(weights.get(term, 0.0), tuning.synonym_weight)
-        for term in tokenize(context or ""):
+        for term in context_terms:
             weights[term] = max(weights.get(term, 0.0), tuning.context_weight)
         hits = self.search(weights, tuning.pool)
         searched = time.perf_counter()
@@ -223,7 +229,7 @@ class Engine:
         page = chosen[offset : offset + k]
         shown = {c.passage for c in page}
         self._note_agreement(page, [c for c in relevant if c.passage not in shown])
-        highlight_terms = set(weights) - set(tokenize(context or "")) | set(words)
+        highlight_terms = set(weights) - context_terms | set(words)
         quotes = tuple(self._quote(c, concepts, highlight_terms) for c in page)
         timings = {
             "search_ms": (searched - began) * 1000,

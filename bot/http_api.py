@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.engine import MAX_QUESTION_CHARS, QuestionError
+from bot.engine import QuestionError, QuestionTooLong
 from bot.metrics import CONTENT_TYPE
 from bot.service import Service, ServiceUnavailable
 from bot.settings import Settings, load_settings, secret
@@ -87,12 +87,6 @@ async def handle_ask(request: web.Request) -> web.Response:
     if len(questions) > 1:
         raise _BadRequest(400, "give the question (q) only once")
     question = questions[0]
-    if len(question) > MAX_QUESTION_CHARS:
-        raise _BadRequest(
-            413,
-            f"the question is too long ({len(question):,} characters; the limit is "
-            f"{MAX_QUESTION_CHARS:,})",
-        )
     max_k = settings.http.max_k
     k = _int_param(request, "k", min(DEFAULT_K, max_k), 1, max_k)
     offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
@@ -101,7 +95,7 @@ async def handle_ask(request: web.Request) -> web.Response:
             question, k=k, frontend="http", user_id=request.remote, offset=offset
         )
     except QuestionError as exc:
-        raise _BadRequest(400, str(exc)) from None
+        raise _BadRequest(413 if isinstance(exc, QuestionTooLong) else 400, str(exc)) from None
     return web.json_response(answer.to_json(), dumps=_dumps)
 
 

@@ -173,7 +173,12 @@ def _stamp(path: Path, known: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def staleness(index_dir: Path, sources_dir: Path, params: BM25Params) -> str | None:
-    """Why the index no longer matches the sources or the code, or ``None`` if it is fresh."""
+    """Why the index no longer matches the sources or the code, or ``None`` if it is fresh.
+
+    The sources are listed first, so a missing sources folder is reported before anything else.
+    """
+    base = source_base(sources_dir)
+    current = {p.relative_to(base).as_posix(): p for p in source_files(sources_dir)}
     manifest = read_manifest(index_dir)
     if manifest.get("format") != INDEX_FORMAT:
         return "it was built by another version of the index format"
@@ -182,8 +187,6 @@ def staleness(index_dir: Path, sources_dir: Path, params: BM25Params) -> str | N
     if manifest.get("bm25") != params.to_dict():
         return "the BM25 settings have changed"
     recorded: dict[str, Any] = manifest.get("files", {})
-    base = source_base(sources_dir)
-    current = {p.relative_to(base).as_posix(): p for p in source_files(sources_dir)}
     added = sorted(set(current) - set(recorded))
     removed = sorted(set(recorded) - set(current))
     changed = sorted(
@@ -203,6 +206,8 @@ def staleness(index_dir: Path, sources_dir: Path, params: BM25Params) -> str | N
 def read_manifest(index_dir: Path) -> dict[str, Any]:
     """The manifest as a dict; raises IndexMissing or IndexCorrupt."""
     path = index_dir / MANIFEST
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexUnavailable(f"{index_dir} is not a folder; give --index a folder for the index")
     if not path.exists():
         raise IndexMissing(f"no index in {index_dir}; run `python -m bot rebuild`")
     try:
@@ -307,7 +312,7 @@ def build_index(
     paths = source_files(sources_dir)
     base = source_base(sources_dir)
     if not paths:
-        raise SourcesError(f"no articles in {sources_dir} (add .md or .txt files)")
+        raise SourcesError(f"no articles in {sources_dir} (add .md, .txt, .html or .jsonl files)")
     try:
         old_files = read_manifest(index_dir).get("files", {})
     except IndexUnavailable:

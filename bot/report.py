@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bot.settings import load_settings
 from bot.tokenizer import tokenize
@@ -104,13 +105,8 @@ def _status(entry: dict[str, Any]) -> str:
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0-100) with linear interpolation; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """The q-th percentile (0-100), linearly interpolated as NumPy does; None for no values."""
+    return float(np.percentile(values, q)) if values else None
 
 
 def _iter_passages(entry: dict[str, Any]) -> Iterator[tuple[Any, Any, Any]]:

@@ -11,13 +11,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from bot import __version__
 from bot.answer import Answer
-from bot.engine import Engine, QuestionError, Tuning
+from bot.engine import Engine, QuestionError, Tuning, describe_build
 from bot.index import BuildReport, build_index, load_index
+from bot.lru import LruMap
 from bot.metrics import Registry
 from bot.questionlog import QuestionLog
 from bot.settings import Settings
@@ -65,14 +66,12 @@ class ServiceMetrics:
             "newsbot_index_last_build_seconds", "Duration of the last rebuild done by the service."
         )
 
-        def manifest_value(*keys: str) -> float | None:
-            engine = service.current_engine
-            if engine is None:
-                return None
-            value = engine.index.manifest
-            for key in keys:
-                value = value.get(key, {}) if isinstance(value, dict) else {}
-            return float(value) if isinstance(value, int | float) else None
+        def index_size(count: Callable[[Engine], int]) -> Callable[[], float | None]:
+            def value() -> float | None:
+                engine = service.current_engine
+                return None if engine is None else float(count(engine))
+
+            return value
 
         def built_at() -> float | None:
             engine = service.current_engine
@@ -88,12 +87,12 @@ class ServiceMetrics:
         reg.gauge(
             "newsbot_index_passages",
             "Passages in the loaded index.",
-            function=lambda: manifest_value("counts", "passages"),
+            function=index_size(lambda engine: engine.index.size),
         )
         reg.gauge(
             "newsbot_index_sources",
             "Sources in the loaded index.",
-            function=lambda: manifest_value("counts", "sources"),
+            function=index_size(lambda engine: len(engine.index.sources)),
         )
         reg.gauge(
             "newsbot_index_built_timestamp_seconds",
@@ -109,39 +108,6 @@ class ServiceMetrics:
             "newsbot_discord_gateway_latency_seconds",
             "Discord gateway heartbeat latency (set by the Discord front end).",
         )
-
-
-class AnswerCache:
-    """The last answers, least recently used first out, valid only for the engine that made them.
-
-    Engines are immutable, so an answer stays right for as long as its engine is the current one;
-    after a reindex the old entries simply stop matching. Used from the event loop only.
-    """
-
-    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
-        self.size = size
-        self._entries: OrderedDict[_CacheKey, tuple[Engine, Answer]] = OrderedDict()
-
-    def get(self, engine: Engine, key: _CacheKey) -> Answer | None:
-        """The cached answer for ``key`` from ``engine``, or None."""
-        found = self._entries.get(key)
-        if found is None or found[0] is not engine:
-            return None
-        self._entries.move_to_end(key)
-        return found[1]
-
-    def put(self, engine: Engine, key: _CacheKey, answer: Answer) -> None:
-        """Remember an answer, evicting the least recently used beyond ``size``."""
-        if self.size <= 0:
-            return
-        self._entries[key] = (engine, answer)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every answer."""
-        self._entries.clear()
 
 
 class Service:
@@ -166,7 +132,8 @@ class Service:
         self._engine = engine
         self._unavailable = "the index is not loaded yet"
         self._reindex_lock = asyncio.Lock()
-        self.cache = AnswerCache(cache_size)
+        # Answers stay right while their engine is current: entries hold the engine that made them.
+        self.cache: LruMap[_CacheKey, tuple[Engine, Answer]] = LruMap(cache_size)
         self.metrics = ServiceMetrics(self)
 
     @classmethod
@@ -248,12 +215,29 @@ class Service:
         Raises QuestionError for a question that cannot be searched (logged as rejected) and
         ServiceUnavailable when no index is loaded.
         """
+        _, answer = await self.ask_with_engine(
+            question, k=k, frontend=frontend, user_id=user_id, context=context, offset=offset
+        )
+        return answer
+
+    async def ask_with_engine(
+        self,
+        question: str,
+        *,
+        k: int,
+        frontend: str,
+        user_id: str | int | None,
+        context: str | None = None,
+        offset: int = 0,
+    ) -> tuple[Engine, Answer]:
+        """:meth:`ask`, also returning the engine that answered (whose passage ids it uses)."""
         engine = self.engine
         metrics = self.metrics
         metrics.in_flight.inc(1)
         began = time.perf_counter()
         key: _CacheKey = (question, k, offset, context)
-        answer = self.cache.get(engine, key)
+        found = self.cache.get(key)
+        answer = found[1] if found is not None and found[0] is engine else None
         cached = answer is not None
         error: str | None = None
         outcome = "error"
@@ -263,11 +247,11 @@ class Service:
                 answer = await asyncio.to_thread(
                     engine.ask, question, k, context=context, offset=offset
                 )
-                self.cache.put(engine, key, answer)
+                self.cache[key] = (engine, answer)
             else:
                 metrics.cache.inc("hit")
             outcome = "answered" if answer.answered else "abstained"
-            return answer
+            return engine, answer
         except QuestionError as exc:
             outcome, error = "rejected", str(exc)
             raise
@@ -317,12 +301,7 @@ class Service:
             self.cache.clear()
             self.metrics.reindexes.inc("ok")
             self.metrics.last_build_seconds.set(report.seconds)
-            logger.info(
-                "reindexed: %d sources, %d passages in %.2f s",
-                report.sources,
-                report.passages,
-                report.seconds,
-            )
+            logger.info("reindexed: %s", describe_build(report))
             return report
 
     def close(self) -> None:

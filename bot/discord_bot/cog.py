@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.answer import Answer
 from bot.engine import Engine, QuestionError, describe_build
+from bot.lru import LruMap
 from bot.service import ServiceUnavailable
 
 from .formatting import (
@@ -32,13 +33,11 @@ from .formatting import (
 )
 from .guards import (
     Cooldowns,
-    LruMap,
     as_sentence,
     channel_allowed,
     has_role,
     log_question,
     strip_mentions,
-    user_hash,
 )
 from .views import (
     APOLOGY,
@@ -127,7 +126,8 @@ class QuestionsCog(commands.Cog, name="Questions"):
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        logger.info("reindex requested by user=%s", user_hash(interaction.user.id))
+        user = self.service.question_log.hash_user(interaction.user.id)
+        logger.info("reindex requested by user=%s", user)
         try:
             report = await self.service.reindex()
         except Exception as exc:
@@ -192,7 +192,7 @@ class QuestionsCog(commands.Cog, name="Questions"):
             return
         context = await self._context_for(message)
         via = "dm" if message.guild is None else "mention"
-        where = (message.guild, message.channel.id, message.author.id)
+        where = (message.guild, message.channel.id, self._user(message.author.id))
         began = time.perf_counter()
         try:
             engine, answer = await self._ask(question, context, 0, message.author.id)
@@ -268,10 +268,9 @@ class QuestionsCog(commands.Cog, name="Questions"):
     # ------------------------------------------------------------------ shared steps
     async def _ask(
         self, question: str, context: str | None, offset: int, user_id: int
-    ) -> tuple[Engine | None, Answer]:
+    ) -> tuple[Engine, Answer]:
         """Ask the service; also return the engine that answered (its passage ids)."""
-        engine = self.service.current_engine  # Service.ask takes the same one before awaiting
-        answer = await self.service.ask(
+        return await self.service.ask_with_engine(
             question,
             k=self.config.quotes_per_answer,
             frontend="discord",
@@ -279,7 +278,6 @@ class QuestionsCog(commands.Cog, name="Questions"):
             context=context,
             offset=offset,
         )
-        return engine, answer
 
     async def _answer_interaction(
         self,
@@ -292,7 +290,7 @@ class QuestionsCog(commands.Cog, name="Questions"):
         """Answer an interaction; defer first if the answer takes more than DEFER_AFTER."""
         began = time.perf_counter()
         user_id = interaction.user.id
-        where = (interaction.guild, interaction.channel_id, user_id)
+        where = (interaction.guild, interaction.channel_id, self._user(user_id))
         task = asyncio.ensure_future(self._ask(question, context, offset, user_id))
         done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER)
         if not done:
@@ -346,6 +344,10 @@ class QuestionsCog(commands.Cog, name="Questions"):
         if channel_id is not None:
             view.bind(self.bot, channel_id, message_id)
         self.views.add(view)
+
+    def _user(self, user_id: int) -> str | None:
+        """The salted hash that stands for a user in logs (never the id itself)."""
+        return self.service.question_log.hash_user(user_id)
 
     def _question_problem(self, question: str) -> str | None:
         """Why a question cannot be taken before searching (too long), else None."""

@@ -1,14 +1,12 @@
-"""Small policies of the Discord front end: cooldowns, LRU map, permissions, the question log."""
+"""Small policies of the Discord front end: cooldowns, permissions, the per-question log line."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import discord
 
@@ -40,39 +38,6 @@ class Cooldowns:
         if len(self._last) > 10_000:  # forget users whose cooldown is over
             self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
         return 0.0
-
-
-class LruMap(Generic[K, V]):
-    """A dict keeping only the ``size`` most recently used entries."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[K, V] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __setitem__(self, key: K, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
-
-    def get(self, key: K) -> V | None:
-        """The value (now most recently used), or None."""
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self._data.clear()
-
-
-def user_hash(user_id: int) -> str:
-    """A short SHA-256 of a user id, for log lines that must not carry the id itself."""
-    return hashlib.sha256(str(user_id).encode()).hexdigest()[:12]
 
 
 def channel_allowed(allowed: Iterable[int], channel: object, channel_id: int | None) -> bool:
@@ -109,7 +74,7 @@ def as_sentence(text: str) -> str:
 def log_question(
     guild: discord.Guild | None,
     channel_id: int | None,
-    user_id: int,
+    user: str | None,
     question: str,
     context: str | None,
     answer: Answer | None,
@@ -117,14 +82,14 @@ def log_question(
     via: str,
     error: str | None = None,
 ) -> None:
-    """One INFO line per question (the user id only as a truncated hash)."""
+    """One INFO line per question (``user`` is the question log's salted hash of the id)."""
     scores = [round(q.score, 2) for q in answer.quotes] if answer else []
     logger.info(
         "question guild=%s channel=%s user=%s via=%s answered=%s top=%s latency_ms=%.1f "
         "question=%r context=%r%s",
         guild.id if guild else "dm",
         channel_id,
-        user_hash(user_id),
+        user,
         via,
         bool(answer and answer.answered),
         scores,
