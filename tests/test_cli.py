@@ -206,3 +206,12 @@ def test_console_script_runs_the_same_commands(corpus: list[str]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["answered"] is True
+
+
+def test_an_index_path_that_is_a_file_is_one_clear_line(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "index.txt"
+    not_a_folder.write_text("oops", encoding="utf-8")
+    result = run_cli("--index", str(not_a_folder), "ask", "islands")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("is not a folder; give --index a folder for the index")
+    assert "Traceback" not in result.stderr and "Rebuilding" not in result.stderr
