@@ -36,7 +36,7 @@ from benchmarks.scale import (
     run_scale,
     targets_table,
 )
-from bot.bm25 import BM25Params
+from bot.core.bm25 import BM25Params
 
 CORPUS = DATA / "ag_news" / "test.csv"
 SEED = 7600

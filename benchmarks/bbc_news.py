@@ -30,7 +30,7 @@ from benchmarks.scale import (
     ratio_table,
     run_scale,
 )
-from bot.bm25 import BM25Params
+from bot.core.bm25 import BM25Params
 
 CORPUS = DATA / "bbc_news" / "articles.jsonl"
 SEED = 2225

@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import percentile  # noqa: E402
-from bot.discord_bot.client import NewsBot  # noqa: E402
-from bot.evaluation import load_questions as load_eval_set  # noqa: E402
-from bot.service import Service  # noqa: E402
-from bot.settings import DiscordSettings, QuestionLogSettings, Settings  # noqa: E402
+from bot.evaluation.scoring import load_questions as load_eval_set  # noqa: E402
+from bot.frontends.discord_bot.client import NewsBot  # noqa: E402
+from bot.service.service import Service  # noqa: E402
+from bot.service.settings import DiscordSettings, QuestionLogSettings, Settings  # noqa: E402
 from tests.discord_standin import DiscordStandIn, patch_discord  # noqa: E402
 
 TARGET_P95_MS = 150.0

@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks.common import percentile
-from bot.evaluation import load_questions
+from bot.evaluation.scoring import load_questions
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 50.0

@@ -1,6 +1,6 @@
 """The engines under comparison, behind one small interface, and the per-engine worker process.
 
-Every engine sees the *same* terms: our ``bot.tokenizer.tokenize``. bm25s gets the token ids and
+Every engine sees the *same* terms: ``bot.core.tokenizer.tokenize``. bm25s gets the token ids and
 vocabulary directly; tantivy indexes the tokens joined by spaces with its ``whitespace`` tokenizer
 (no lower-casing, no stemming, no length filter) and is queried with one term query per token.
 
@@ -30,12 +30,12 @@ from benchmarks.common import (
     time_queries,
     timed,
 )
-from bot import bm25
-from bot.tokenizer import tokenize
+from bot.core import bm25
+from bot.core.tokenizer import tokenize
 
 ENGINES = ("ours", "rank_bm25", "bm25s", "tantivy")
 LABELS = {
-    "ours": "newsbot (bot.bm25.search)",
+    "ours": "newsbot (bot.core.bm25.search)",
     "ours_dense": "newsbot dense path (bm25.score + bm25.top_k)",
     "ours_ask": "newsbot Engine.ask (full answer)",
     "rank_bm25": "rank-bm25 get_scores + argsort",
@@ -128,7 +128,7 @@ class RankBM25:
         self.model: Any = None
 
     def build(self, docs: Sequence[Sequence[str]]) -> None:
-        """The rank_bm25 model for the variant (``bot.bm25.reference_model``)."""
+        """The rank_bm25 model for the variant (``bot.core.bm25.reference_model``)."""
         self.model = bm25.reference_model([list(d) for d in docs], self.params)
 
     def search(self, query: Sequence[str], k: int) -> np.ndarray:
@@ -248,8 +248,7 @@ class Tantivy:
 def _import_engine_libs(engine: str) -> None:
     """Import what an engine needs (for the baseline RSS of an idle interpreter with it loaded)."""
     if engine in ("ours", "ours_ask", "ours_dense"):
-        import bot.engine
-        import bot.index  # noqa: F401
+        pass
     elif engine == "rank_bm25":
         import rank_bm25  # noqa: F401
     elif engine == "bm25s":
@@ -271,7 +270,7 @@ def _task_build(spec: dict[str, Any]) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     result: dict[str, Any] = {"engine": engine}
     if engine == "ours":
-        from bot.index import build_index
+        from bot.core.index import build_index
 
         report, seconds = timed(lambda: build_index(Path(spec["jsonl"]), out, params))
         result.update(
@@ -308,7 +307,7 @@ def _ours_load_breakdown(index_dir: Path) -> dict[str, float]:
     Index format 1 parsed ``sources.json`` and built every ``SourceMeta`` at load; format 2
     keeps ``sources.jsonl`` memory-mapped and decodes a source on first use (nothing at load).
     """
-    from bot.sources import SourceMeta
+    from bot.core.sources import SourceMeta
 
     manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
     gen = index_dir / manifest["generation"]
@@ -332,8 +331,8 @@ def _task_query(spec: dict[str, Any]) -> dict[str, Any]:
     index_dir = Path(spec["index_dir"])
     result: dict[str, Any] = {"engine": engine}
     if engine == "ours_ask":
-        from bot.engine import Engine
-        from bot.index import load_index
+        from bot.core.index import load_index
+        from bot.core.pipeline.engine import Engine
 
         (index, load_s) = timed(lambda: load_index(index_dir))
         answerer, engine_s = timed(lambda: Engine(index))
@@ -353,7 +352,7 @@ def _task_query(spec: dict[str, Any]) -> dict[str, Any]:
     searcher: Any
     load_s: float | None
     if engine in ("ours", "ours_dense"):
-        from bot.index import load_index
+        from bot.core.index import load_index
 
         index, load_s = timed(lambda: load_index(index_dir))
         searcher = Ours(index.params) if engine == "ours" else OursDense(index.params)

@@ -11,7 +11,7 @@ checked to be identical:
 
 1. query: the shipped ``bm25.search`` (top-k over the postings read) vs the dense
    ``bm25.top_k(bm25.score(...))`` it replaced, to document the gain;
-2. tokenizer: the cost of ``bot.tokenizer.tokenize`` and of its regex scan vs
+2. tokenizer: the cost of ``bot.core.tokenizer.tokenize`` and of its regex scan vs
    :data:`benchmarks.proposals.PROPOSED_TOKEN` (same matches, one character class per run);
 3. source metadata: ``sources.json`` written with ``indent=1`` (the pure-Python JSON encoder)
    and turned into a ``SourceMeta`` per source at load vs compact and lazy (index format 2,
@@ -46,8 +46,8 @@ from benchmarks.common import (
     write_results,
 )
 from benchmarks.proposals import PROPOSED_TOKEN, clear_tokenizer_caches
-from bot import bm25
-from bot import tokenizer as tok
+from bot.core import bm25
+from bot.core import tokenizer as tok
 
 # ---------------------------------------------------------------------------------------------
 # Measurements
@@ -125,7 +125,7 @@ def tokenizer_section(texts: list[str]) -> str:
     mismatches = sum(1 for t in texts if current(t) != proposed(t))
     best = min(tokenize_s, tokenize2_s)
     rows = [
-        ["`bot.tokenizer.tokenize` (cold caches, best of 2)", fmt(best, 2), "–"],
+        ["`bot.core.tokenizer.tokenize` (cold caches, best of 2)", fmt(best, 2), "–"],
         ["of which `_TOKEN.findall` (current regex)", fmt(sum(cur_s), 2), "–"],
         [
             "`PROPOSED_TOKEN.findall` (benchmarks/proposals.py)",
@@ -137,7 +137,7 @@ def tokenizer_section(texts: list[str]) -> str:
     return (
         f"### 2. Tokenizer ({len(texts):,} passage texts)\n\n"
         + markdown_table(["step", "seconds", "speed-up"], rows)
-        + f"\n\n`bot.tokenizer.tokenize` {fast_path} the raw-token → terms cache fast path, so "
+        + f"\n\n`tokenize` {fast_path} the raw-token → terms cache fast path, so "
         "the regex scan is what remains. The proposed regex gives a different `findall` "
         f"result on {mismatches} of {len(texts):,} texts."
     )
@@ -145,7 +145,7 @@ def tokenizer_section(texts: list[str]) -> str:
 
 def sources_section(index_dir: Path, load_s: float) -> str:
     """Source metadata: eager ``sources.json`` (format 1) vs lazy ``sources.jsonl`` (format 2)."""
-    from bot.sources import SourceMeta
+    from bot.core.sources import SourceMeta
 
     manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
     gen = index_dir / manifest["generation"]
@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="runs per query (median)")
     args = parser.parse_args()
 
-    from bot.index import build_index, load_index
+    from bot.core.index import build_index, load_index
 
     copies = 2 if args.quick else COPIES
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="newsbot-profile-"))

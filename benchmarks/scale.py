@@ -1,6 +1,6 @@
 """The latency/memory harness shared by ``bbc_news.py`` and ``ag_news.py``.
 
-Flow: build our index from a JSON Lines corpus (``bot.index.build_index``), export its passages
+Flow: build our index from a JSON Lines corpus (``bot.core.index.build_index``), export its passages
 so every other engine indexes exactly the same texts, then run one subprocess per engine and task
 (build, idle baseline, load + query) so that peak RSS belongs to one engine.
 """
@@ -28,7 +28,7 @@ from benchmarks.common import (
     verdict,
 )
 from benchmarks.engines import BM25S_METHOD, LABELS
-from bot.bm25 import VARIANTS, BM25Params
+from bot.core.bm25 import VARIANTS, BM25Params
 
 WORKER = "benchmarks.engines"
 MB = 1024 * 1024
@@ -77,7 +77,7 @@ def _progress(message: str) -> None:
 
 def export_passages(index_dir: Path, out: Path) -> int:
     """Write our index's passage texts as a JSON list, for the other engines to index."""
-    from bot.index import load_index
+    from bot.core.index import load_index
 
     index = load_index(index_dir)
     texts = [index.text(i) for i in range(index.size)]

@@ -6,7 +6,8 @@ Usage::
     PYTHONPATH=. python benchmarks/scifact.py --quick  # smoke run: 50 queries, 3 settings
 
 Whole documents (BEIR: title + " " + the abstract's sentences), one passage per document, all
-engines fed the terms of ``bot.tokenizer.tokenize``. Reports nDCG@10 and Recall@100 over the 300
+engines fed the terms of ``bot.core.tokenizer.tokenize``. Reports nDCG@10 and Recall@100 over
+the 300
 test queries, index build time (from tokens; tokenization is timed once, separately) and query
 latency (top-100, the list the metrics are computed from).
 """
@@ -40,9 +41,9 @@ from benchmarks.common import (
 from benchmarks.engines import BM25S, BM25S_METHOD, Ours, RankBM25, Tantivy
 from benchmarks.proposals import clear_tokenizer_caches
 from benchmarks.scale import params_text
-from bot import bm25
-from bot import tokenizer as tokenizer_module
-from bot.bm25 import BM25Params
+from bot.core import bm25
+from bot.core import tokenizer as tokenizer_module
+from bot.core.bm25 import BM25Params
 
 SCIFACT = DATA / "scifact"
 TARGET_NDCG = 0.690
@@ -169,7 +170,7 @@ def grid(
 
 @contextmanager
 def patched_tokenizer(keep_stop_words: bool = False, stem: bool = True) -> Any:
-    """Temporarily change ``bot.tokenizer`` *in this process only* (for the ablation table)."""
+    """Temporarily change ``bot.core.tokenizer`` *in this process only* (for the ablation table)."""
     module: Any = tokenizer_module
     saved_stop, saved_stemmer = module.STOP_WORDS, module._STEMMER
 
@@ -325,7 +326,7 @@ def main() -> None:
         f"Mode: {'quick smoke run' if args.quick else 'full run'}. Corpus: {len(data.docs):,} "
         f"abstracts, {len(ids)} test queries, "
         f"{sum(len(data.qrels[q]) for q in ids)} judgments. Tokenization of the corpus with "
-        f"`bot.tokenizer.tokenize`: {tokenize_s:.2f} s (once, shared by all engines; the build "
+        f"`tokenize`: {tokenize_s:.2f} s (once, shared by all engines; the build "
         "times below start from tokens). Latency is per query, from tokens to the top-100 "
         f"(median of {rounds} runs per query; rank-bm25 1 run)."
     )
@@ -376,7 +377,7 @@ def main() -> None:
         ablation_settings = list(dict.fromkeys(ablation_settings))
         sections.append(
             "## Tokenization ablation (newsbot scorer; nDCG@10 / Recall@100)\n\n"
-            "`bot.tokenizer` patched in this process only (stop-word list emptied, or the "
+            "`bot.core.tokenizer` patched in this process only (stop-word list emptied, or the "
             "stemmer replaced by the identity); the shipped tokenizer is not changed.\n\n"
             + markdown_table(
                 ["tokenizer", *(params_text(p) for p in ablation_settings)],

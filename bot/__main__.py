@@ -1,7 +1,7 @@
-"""``python -m bot``: the command line (see bot/cli.py)."""
+"""``python -m bot``: the command line (see bot/frontends/cli/main.py)."""
 
 import sys
 
-from bot.cli import main
+from bot.frontends.cli.main import main
 
 sys.exit(main())

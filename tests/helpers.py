@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.http_api import HealthProbe
-    from bot.service import Service
-    from bot.settings import Settings
+    from bot.frontends.http_api.server import HealthProbe
+    from bot.service.service import Service
+    from bot.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"
@@ -85,7 +85,7 @@ def free_port() -> int:
 
 def service_settings(tmp_path: Path, **question_log: object) -> Settings:
     """Settings for a Service over ``write_corpus(tmp_path / "sources")``, logging into tmp_path."""
-    from bot.settings import HttpSettings, QuestionLogSettings, Settings
+    from bot.service.settings import HttpSettings, QuestionLogSettings, Settings
 
     log = {"path": tmp_path / "logs" / "questions.jsonl", **question_log}
     return Settings(
@@ -101,7 +101,7 @@ async def serving(
     service: Service, settings: Settings, probe: HealthProbe | None = None
 ) -> AsyncIterator[str]:
     """Run the HTTP API for ``service`` on a free 127.0.0.1 port; yields its base URL."""
-    from bot.http_api import bound_address, start_http
+    from bot.frontends.http_api.server import bound_address, start_http
 
     runner = await start_http(service, settings, probe, host="127.0.0.1", port=0, access_log=False)
     try:

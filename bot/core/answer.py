@@ -1,0 +1,107 @@
+"""The structured answer every front end renders: whether it answered, and the ranked quotes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.sources import SourceMeta
+
+NOT_FOUND = "I couldn't find that in the sources."
+
+Span = tuple[int, int]
+
+
+def attribution(meta: SourceMeta) -> str:
+    """Where a quote comes from: outlet, "title", author, date ("unknown" where unsaid)."""
+    title = f"\u201c{meta.title}\u201d" if meta.title else "untitled"
+    return ", ".join(
+        (
+            meta.outlet or "unknown outlet",
+            title,
+            meta.author or "unknown author",
+            meta.date or "unknown date",
+        )
+    )
+
+
+def source_json(meta: SourceMeta) -> dict[str, Any]:
+    """The ``source`` object of the JSON answer."""
+    return {
+        "id": meta.id,
+        "title": meta.title,
+        "outlet": meta.outlet,
+        "author": meta.author,
+        "date": meta.date,
+        "url": meta.url,
+    }
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One passage quoted verbatim, with what matched and where it comes from.
+
+    ``highlights`` are the spans of matched words and ``best`` the spans of the best-matching
+    sentence(s), both as offsets into ``text``; ``span`` locates ``text`` in the source file.
+    """
+
+    passage_id: int
+    text: str
+    score: float
+    source: SourceMeta
+    kind: str
+    span: Span
+    highlights: tuple[Span, ...] = ()
+    best: tuple[Span, ...] = ()
+    also_reported_by: tuple[SourceMeta, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form, as ``ask --json`` and the HTTP API print it."""
+        return {
+            "text": self.text,
+            "score": round(self.score, 6),
+            "source": source_json(self.source),
+            "passage_id": self.passage_id,
+            "kind": self.kind,
+            "span": list(self.span),
+            "best_sentences": [self.text[s:e] for s, e in self.best],
+            "best_spans": [list(s) for s in self.best],
+            "highlights": [list(s) for s in self.highlights],
+            "also_reported_by": [source_json(m) for m in self.also_reported_by],
+            "attribution": attribution(self.source),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the query handler returns; ``answered`` is False (and no quotes) when it abstains."""
+
+    question: str
+    answered: bool
+    quotes: tuple[Quote, ...] = ()
+    message: str | None = None
+    terms: tuple[str, ...] = ()
+    sources_searched: int = 0
+    more: bool = False
+    offset: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def agreeing_sources(self) -> int:
+        """How many distinct sources the quotes (and the "also reported by" notes) come from."""
+        ids = {q.source.id for q in self.quotes}
+        ids.update(m.id for q in self.quotes for m in q.also_reported_by)
+        return len(ids)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of ``ask --json`` / ``GET /api/ask``."""
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "message": self.message,
+            "results": [q.to_json() for q in self.quotes],
+            "terms": list(self.terms),
+            "sources_searched": self.sources_searched,
+            "sources_agreeing": self.agreeing_sources,
+            "more": self.more,
+        }

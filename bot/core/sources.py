@@ -1,0 +1,374 @@
+"""Read the article corpus: ``.md`` (YAML front matter + text), ``.txt``, ``.html`` or ``.jsonl``.
+
+A source is kept as the exact decoded text of its file plus the spans of its blocks (paragraphs,
+captions, references), so every quote can be proven to be a verbatim slice of it. Problems are
+collected per file, never raised past the loader: a bad file is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SUFFIXES = (".md", ".txt", ".html", ".htm", ".jsonl")
+# Kinds of text a ``::: kind`` fenced block may hold; everything outside a fence is "body".
+BLOCK_KINDS = ("body", "caption", "references", "note")
+META_FIELDS = ("title", "outlet", "author", "date", "url", "language")
+EXTRA_FIELDS = ("seed", "section", "date_note", "keywords", "pages", "identifier")
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+_HEADING = re.compile(r"#{1,6}\s+(\S.*)")
+
+
+@dataclass(frozen=True)
+class SourceMeta:
+    """What the article says about itself; ``None`` where it does not say."""
+
+    id: str
+    path: str
+    title: str | None = None
+    outlet: str | None = None
+    author: str | None = None
+    date: str | None = None
+    url: str | None = None
+    language: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready metadata (the keys front ends and the index share)."""
+        data: dict[str, Any] = {"id": self.id, "path": self.path}
+        data.update({name: getattr(self, name) for name in META_FIELDS})
+        data.update(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceMeta:
+        """Inverse of :meth:`to_dict`."""
+        known = {"id", "path", *META_FIELDS}
+        extra = {k: v for k, v in data.items() if k not in known}
+        return cls(**{k: data.get(k) for k in known}, extra=extra)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph-level unit of a source: ``text[start:end]`` of the source, of one kind."""
+
+    kind: str
+    start: int
+    end: int
+    heading: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One article: metadata, the full decoded text, and its blocks."""
+
+    meta: SourceMeta
+    text: str
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one source file. Errors skip the file; warnings don't."""
+
+    path: str
+    message: str
+    line: int | None = None
+    error: bool = True
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{'error' if self.error else 'warning'}: {where}: {self.message}"
+
+
+class SourcesError(Exception):
+    """The sources directory as a whole is unusable (missing, empty, not a directory)."""
+
+
+class _FormatError(Exception):
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def source_base(root: Path) -> Path:
+    """The folder source paths and ids are relative to: ``root`` itself, or a file's folder."""
+    return root if root.is_dir() else root.parent
+
+
+def source_files(root: Path) -> list[Path]:
+    """The article files under ``root`` (a folder, or one file) in a stable order."""
+    if not root.exists():
+        raise SourcesError(f"sources not found: {root}")
+    if root.is_file():
+        if root.suffix.lower() not in SUFFIXES:
+            raise SourcesError(f"{root}: not a sources folder or a {'/'.join(SUFFIXES)} file")
+        return [root]
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, used to tell whether the index is stale."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_source(path: Path, root: Path) -> tuple[Source | None, list[Problem]]:
+    """Parse one file; on error return ``None`` and the problem naming file and line."""
+    rel = path.relative_to(root).as_posix()
+    source_id = rel.rsplit(".", 1)[0]
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        byte = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+        return None, [Problem(rel, f"not UTF-8 ({byte}); save it as UTF-8")]
+    except OSError as exc:
+        return None, [Problem(rel, f"cannot read: {exc.strerror}")]
+    warnings: list[Problem] = []
+    try:
+        if path.suffix.lower() == ".md":
+            meta, body_at, body_line = _front_matter(text, source_id, rel, warnings)
+        else:
+            meta, body_at, body_line = _title_line(text, source_id, rel, warnings)
+        blocks = tuple(_blocks(text, body_at, body_line, plain=path.suffix.lower() != ".md"))
+    except _FormatError as exc:
+        return None, [Problem(rel, exc.message, exc.line)]
+    if not any(block.kind == "body" for block in blocks):
+        return None, [Problem(rel, "no article text after the metadata")]
+    return Source(meta, text, blocks), warnings
+
+
+def read_file(path: Path, base: Path) -> Iterator[tuple[Source | None, list[Problem]]]:
+    """The source(s) in one file: one for .md/.txt/.html, one per line for .jsonl."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        yield from _read_jsonl(path, base)
+    elif suffix in (".html", ".htm"):
+        from bot.core.html_source import read_html
+
+        yield read_html(path, base)
+    else:
+        yield read_source(path, base)
+
+
+def iter_sources(root: Path) -> Iterator[tuple[Path, Source | None, list[Problem]]]:
+    """Stream every source under ``root`` with the file it came from; duplicates are errors."""
+    base = source_base(root)
+    seen: set[str] = set()
+    for path in source_files(root):
+        for source, found in read_file(path, base):
+            if source is not None and source.meta.id in seen:
+                found = [
+                    *found,
+                    Problem(source.meta.path, f"duplicate source id {source.meta.id!r}"),
+                ]
+                source = None
+            if source is not None:
+                seen.add(source.meta.id)
+            yield path, source, found
+
+
+def load_sources(root: Path) -> tuple[list[Source], list[Problem]]:
+    """Every readable source under ``root`` and the problems met on the way."""
+    sources: list[Source] = []
+    problems: list[Problem] = []
+    for _, source, found in iter_sources(root):
+        problems.extend(found)
+        if source is not None:
+            sources.append(source)
+    return sources, problems
+
+
+def plain_source(meta: SourceMeta, text: str) -> Source | None:
+    """A source whose text has no markup: paragraphs separated by blank lines."""
+    blocks = tuple(_blocks(text, 0, 1, plain=True))
+    return Source(meta, text, blocks) if blocks else None
+
+
+def _read_jsonl(path: Path, base: Path) -> Iterator[tuple[Source | None, list[Problem]]]:
+    """One document per line: ``id``, ``text``, optional ``title``, outlet, author, date, url."""
+    rel = path.relative_to(base).as_posix()
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield None, [Problem(rel, "not UTF-8; the line is skipped", number)]
+                continue
+            except json.JSONDecodeError as exc:
+                yield None, [Problem(rel, f"invalid JSON ({exc.msg}); the line is skipped", number)]
+                continue
+            yield _json_document(record, rel, number)
+
+
+def _json_document(record: Any, rel: str, number: int) -> tuple[Source | None, list[Problem]]:
+    if not isinstance(record, dict):
+        return None, [Problem(rel, "expected a JSON object per line", number)]
+    doc_id = record.get("id")
+    label = f"document {doc_id!r}" if doc_id is not None else "document"
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return None, [Problem(rel, f"{label} has no 'text'", number)]
+    if not isinstance(doc_id, str | int) or isinstance(doc_id, bool) or not str(doc_id).strip():
+        return None, [Problem(rel, "document has no 'id' (a string or number)", number)]
+    values = {}
+    for key in ("title", "outlet", "author", "date", "url", "language"):
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            return None, [Problem(rel, f"{label}: {key!r} must be a string", number)]
+        values[key] = value.strip() or None if isinstance(value, str) else None
+    if values["date"] and not _DATE.fullmatch(values["date"]):
+        return None, [Problem(rel, f"{label}: date {values['date']!r} is not YYYY-MM-DD", number)]
+    meta = SourceMeta(id=str(doc_id), path=f"{rel}:{number}", **values)
+    source = plain_source(meta, text)
+    if source is None:
+        return None, [Problem(rel, f"{label} has no text", number)]
+    return source, []
+
+
+def _front_matter(
+    text: str, source_id: str, rel: str, warnings: list[Problem]
+) -> tuple[SourceMeta, int, int]:
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise _FormatError(1, "a .md source must start with '---' front matter (title, outlet, …)")
+    closing = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+    if closing is None:
+        raise _FormatError(1, "front matter opened on line 1 is never closed with '---'")
+    raw = "".join(lines[1:closing])
+    try:
+        data = yaml.safe_load(raw) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        context = getattr(exc, "context_mark", None)
+        if context is not None and context.line + 2 != line:
+            problem += f" (in what starts on line {context.line + 2})"
+        raise _FormatError(line, f"invalid front matter: {problem}") from None
+    if not isinstance(data, dict):
+        raise _FormatError(2, "front matter must be a mapping of keys to values")
+    key_line: dict[str, int] = {}
+    for i, line in enumerate(lines[1:closing]):
+        if m := re.match(r"([\w-]+)\s*:", line):
+            key_line[m.group(1)] = i + 2
+    meta = _validate_meta(data, key_line, source_id, rel, warnings)
+    body_at = sum(len(line) for line in lines[: closing + 1])
+    return meta, body_at, closing + 2
+
+
+def _validate_meta(
+    data: dict[Any, Any],
+    key_line: dict[str, int],
+    source_id: str,
+    rel: str,
+    warnings: list[Problem],
+) -> SourceMeta:
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in data.items():
+        line = key_line.get(str(key))
+        if key not in META_FIELDS and key not in EXTRA_FIELDS:
+            warnings.append(Problem(rel, f"unknown front-matter key {key!r} ignored", line, False))
+            continue
+        if key == "date" and isinstance(value, dt.date):
+            value = value.isoformat()
+        if key == "keywords":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _FormatError(line, "'keywords' must be a list of strings")
+        elif value is not None and not isinstance(value, str | int | float):
+            raise _FormatError(line, f"{key!r} must be a single value, not {type(value).__name__}")
+        elif value is not None:
+            value = str(value).strip() or None
+        if key == "date" and value is not None and not _DATE.fullmatch(value):
+            raise _FormatError(line, f"date {value!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+        if key == "url" and value is not None and not re.match(r"https?://\S+$", value):
+            raise _FormatError(line, f"url {value!r} is not an http(s) address")
+        (values if key in META_FIELDS else extra)[key] = value
+    if not values.get("title"):
+        warnings.append(Problem(rel, "no title in the front matter", 1, False))
+    return SourceMeta(id=source_id, path=rel, extra=extra, **values)
+
+
+def _title_line(
+    text: str, source_id: str, rel: str, warnings: list[Problem]
+) -> tuple[SourceMeta, int, int]:
+    offset = 0
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        offset += len(line)
+        if line.strip():
+            warnings.append(
+                Problem(rel, "plain text: outlet, author, date and url unknown", None, False)
+            )
+            return SourceMeta(id=source_id, path=rel, title=line.strip()), offset, number + 1
+    raise _FormatError(None, "the file is empty")
+
+
+def _blocks(text: str, offset: int, line_number: int, plain: bool = False) -> Iterator[Block]:
+    """Split the body into blocks: blank-line separated paragraphs, ``::: kind`` fences, headings.
+
+    ``plain`` text (.txt, .jsonl, extracted HTML) has paragraphs only: no fences, no headings.
+    """
+    fence: str | None = None
+    fence_line = 0
+    heading: str | None = None
+    para: tuple[int, int] | None = None
+    for line in text[offset:].splitlines(keepends=True):
+        stripped = line.strip()
+        if not plain and stripped.startswith(":::"):
+            name = stripped[3:].strip()
+            if para:
+                yield Block(fence or "body", *para, heading)
+                para = None
+            if fence and name:
+                raise _FormatError(
+                    line_number, f"'::: {name}' inside '::: {fence}' (line {fence_line})"
+                )
+            if fence:
+                fence = None
+            elif not name:
+                raise _FormatError(line_number, "closing ':::' without an opening '::: kind'")
+            elif name not in BLOCK_KINDS[1:]:
+                kinds = ", ".join(BLOCK_KINDS[1:])
+                raise _FormatError(line_number, f"unknown block kind {name!r} (use {kinds})")
+            else:
+                fence, fence_line = name, line_number
+        elif not stripped:
+            if para:
+                yield Block(fence or "body", *para, heading)
+                para = None
+        elif not plain and not fence and (m := _HEADING.fullmatch(stripped)):
+            if para:
+                yield Block("body", *para, heading)
+                para = None
+            heading = m.group(1).strip()
+        else:
+            start = offset + len(line) - len(line.lstrip())
+            end = offset + len(line.rstrip())
+            para = (para[0] if para else start, end)
+        offset += len(line)
+        line_number += 1
+    if fence:
+        raise _FormatError(fence_line, f"'::: {fence}' is never closed with ':::'")
+    if para:
+        yield Block("body", *para, heading)

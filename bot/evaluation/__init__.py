@@ -1,0 +1,1 @@
+"""Scoring the answer pipeline on labelled question sets (``python -m bot eval``)."""

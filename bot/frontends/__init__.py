@@ -1,0 +1,1 @@
+"""The front ends: thin adapters over one service call each (command line, HTTP, Discord)."""

@@ -1,0 +1,303 @@
+"""Command line: ask (one question, batch or interactive), rebuild, sources, eval, and the servers.
+
+Every command is a thin adapter over the core's :class:`Engine`. Errors a person can fix end in
+one line on stderr and a non-zero exit status (2 for bad input, 1 for an unusable corpus/index),
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot import __version__
+from bot.core.index import IndexUnavailable, build_index
+from bot.core.pipeline.engine import Engine, QuestionError, describe_build
+from bot.core.sources import SourcesError
+from bot.core.synonyms import SynonymsError
+from bot.evaluation.scoring import EvalSetError
+from bot.service.settings import SettingsError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A failure to report in one line; ``status`` is the exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 50:
+        raise argparse.ArgumentTypeError("must be between 1 and 50")
+    return value
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    return Engine.open(args.sources, args.index, notify=_note)
+
+
+def _print_answer(engine: Engine, question: str, args: argparse.Namespace) -> bool:
+    """Answer one question on stdout; False if the question was rejected."""
+    from bot.frontends.cli.terminal import format_answer, use_colour
+
+    try:
+        answer = engine.ask(question, k=args.k)
+    except QuestionError as exc:
+        if args.json:
+            print(json.dumps({"question": question, "answered": False, "error": str(exc)}))
+        else:
+            _note(f"error: {exc}")
+        return False
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+    else:
+        tty = sys.stdout.isatty()
+        width = min(shutil.get_terminal_size().columns, 100) if tty else None
+        print(format_answer(answer, colour=use_colour(tty), width=width), flush=True)
+    return True
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer the question given, or one question per line of standard input."""
+    question = " ".join(args.question)
+    if args.question or sys.stdin is None or sys.stdin.isatty():
+        if not question.strip():
+            raise CommandError("error: the question is empty; ask something", EXIT_USAGE)
+        engine = _engine(args)
+        return EXIT_OK if _print_answer(engine, question, args) else EXIT_USAGE
+    engine = _engine(args)
+    status = EXIT_OK
+    first = True
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        if not args.json and not first:
+            print()
+        first = False
+        if not _print_answer(engine, line, args):
+            status = EXIT_USAGE
+    return status
+
+
+def cmd_interactive(args: argparse.Namespace) -> int:
+    """A prompt with line editing and history; Ctrl-D quits."""
+    import readline
+
+    history = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "newsbot"
+    history_file = history / "history"
+    with contextlib.suppress(OSError):
+        readline.read_history_file(history_file)
+    engine = _engine(args)
+    count = len(engine.sources())
+    print(f"Ask about the {count} articles in {args.sources} (Ctrl-D to quit).")
+    args.json, args.k = False, 3
+    try:
+        while True:
+            try:
+                question = input("? ")
+            except KeyboardInterrupt:
+                print()
+                continue
+            if question.strip():
+                _print_answer(engine, question, args)
+                print()
+    except EOFError:
+        print()
+    finally:
+        try:
+            history.mkdir(parents=True, exist_ok=True)
+            readline.set_history_length(1000)
+            readline.write_history_file(history_file)
+        except OSError:
+            pass
+    return EXIT_OK
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild the index from the sources and say what went in and what was skipped."""
+    from bot.core.pipeline.engine import Tuning
+
+    report = build_index(
+        args.sources, args.index, Tuning().bm25, progress=sys.stderr.isatty(), on_problem=_note
+    )
+    print(describe_build(report))
+    return EXIT_OK
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    """List the corpus with its metadata."""
+    from bot.frontends.cli.terminal import format_sources
+
+    engine = _engine(args)
+    if args.json:
+        print(json.dumps([m.to_dict() for m in engine.sources()], ensure_ascii=False, indent=1))
+    else:
+        print(format_sources(engine.sources()))
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score the evaluation set (or compare BM25 settings with --sweep)."""
+    from bot.core.pipeline.engine import Tuning
+    from bot.evaluation.scoring import calibrate, evaluate, load_questions, sweep, sweep_grid
+
+    questions = load_questions(args.questions)
+    if args.calibrate:
+        print(
+            f"{'coverage':>8} {'score':>6} {'abst':>6} {'hit@3':>6} "
+            f"{'answered':>9} {'abstained':>9}"
+        )
+        for coverage, min_score, report in calibrate(_engine(args), questions):
+            f = report.figures()
+            print(
+                f"{coverage:8} {min_score:6} {f['abstention_accuracy']:6.3f} {f['hit@3']:6.3f} "
+                f"{f['answered_when_answerable']:9.3f} {f['abstained_when_unanswerable']:9.3f}"
+            )
+        return EXIT_OK
+    if args.sweep:
+        print(f"{'variant':8} {'k1':>4} {'b':>5} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'abst':>6}")
+        for params, report in sweep(args.sources, questions, sweep_grid(), Tuning()):
+            f = report.figures()
+            print(
+                f"{params.variant:8} {params.k1:4} {params.b:5} {f['hit@1']:6.3f} "
+                f"{f['hit@3']:6.3f} {f['mrr']:6.3f} {f['abstention_accuracy']:6.3f}"
+            )
+        return EXIT_OK
+    report = evaluate(_engine(args), questions, k=3)
+    figures = report.figures()
+    if args.json:
+        print(json.dumps(figures))
+        return EXIT_OK
+    for key, value in figures.items():
+        print(f"{key:28} {value}")
+    misses = [
+        r
+        for r in report.results
+        if r.answered != r.item.answerable or (r.item.answerable and r.rank != 1)
+    ]
+    if misses and args.verbose:
+        print("\nmissed (no hit at rank 1, or wrongly answered / abstained):")
+        for r in misses:
+            print(f"  [{r.item.kind}] rank={r.rank} answered={r.answered}: {r.item.question}")
+    return EXIT_OK
+
+
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command implemented in a module that is imported only when the command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), name)(args))
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the tests and the README)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--sources", type=Path, default=argparse.SUPPRESS, help="articles folder (sources/)"
+    )
+    common.add_argument(
+        "--index", type=Path, default=argparse.SUPPRESS, help="index folder (index/)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="newsbot",
+        description="Ask questions of a collection of news articles; get back quoted passages.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    ask = sub.add_parser("ask", parents=[common], help="answer a question (or one per stdin line)")
+    ask.add_argument("question", nargs="*", help="the question (omit to read stdin)")
+    ask.add_argument("-k", type=_positive, default=3, help="how many quotes (default 3)")
+    ask.add_argument("--json", action="store_true", help="print JSON (one object per question)")
+    ask.set_defaults(func=cmd_ask)
+
+    rebuild = sub.add_parser("rebuild", parents=[common], help="rebuild the index from sources")
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    sources = sub.add_parser("sources", parents=[common], help="list the articles")
+    sources.add_argument("--json", action="store_true", help="print JSON")
+    sources.set_defaults(func=cmd_sources)
+
+    ev = sub.add_parser("eval", parents=[common], help="score the evaluation set")
+    ev.add_argument("--questions", type=Path, default=Path("eval/questions.yaml"))
+    ev.add_argument("--sweep", action="store_true", help="compare BM25 variants and parameters")
+    ev.add_argument("--calibrate", action="store_true", help="compare abstention thresholds")
+    ev.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ev.add_argument("-v", "--verbose", action="store_true", help="list the questions missed")
+    ev.set_defaults(func=cmd_eval)
+
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", type=Path, default=None, help="settings YAML (config.yaml)")
+    run = sub.add_parser("run", parents=[common, config], help="run the Discord bot")
+    run.add_argument(
+        "--sync-global", action="store_true", help="sync slash commands globally, then exit"
+    )
+    run.set_defaults(func=_lazy("bot.frontends.discord_bot.runner", "run_command"))
+
+    serve = sub.add_parser("serve", parents=[common, config], help="serve the HTTP API only")
+    serve.add_argument("--host", default=None, help="bind address (config http.host)")
+    serve.add_argument("--port", type=int, default=None, help="port (config http.port)")
+    serve.set_defaults(func=_lazy("bot.frontends.http_api.server", "serve_command"))
+
+    report = sub.add_parser("report", parents=[config], help="summarise the question log")
+    report.add_argument("--since", default=None, help="only questions on or after YYYY-MM-DD")
+    report.add_argument("--log", type=Path, default=None, help="log file (config question_log)")
+    report.add_argument("--json", action="store_true", help="print JSON")
+    report.set_defaults(func=_lazy("bot.service.report", "report_command"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m bot`` and the ``newsbot`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # run/serve take their paths from the settings file unless given here (None = not given).
+    late = args.command in ("run", "serve")
+    args.sources = getattr(args, "sources", None if late else Path("sources"))
+    args.index = getattr(args, "index", None if late else Path("index"))
+    try:
+        if args.command is None:
+            if sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty():
+                return cmd_interactive(args)
+            parser.print_usage(sys.stderr)
+            _note("error: give a command (ask, rebuild, sources, eval, run, serve, report)")
+            return EXIT_USAGE
+        return int(args.func(args))
+    except CommandError as exc:
+        _note(str(exc))
+        return exc.status
+    except (SourcesError, IndexUnavailable, SynonymsError, EvalSetError, SettingsError) as exc:
+        _note(f"error: {exc}")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return EXIT_OK
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        _note(f"error: {where}{exc.strerror or exc}")
+        return EXIT_FAILURE

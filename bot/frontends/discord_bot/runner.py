@@ -1,0 +1,118 @@
+"""``python -m bot run``: settings, token, logging, signals, the bot and (optionally) the HTTP API.
+
+Errors a person can fix (no token, a token Discord rejects, a privileged intent not enabled, a
+port in use, bad settings) end with one sentence on stderr and exit status 1, never a traceback.
+SIGTERM and SIGINT close the gateway connection, stop the HTTP API, flush the question log and
+exit 0. The token is never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import aiohttp
+import discord
+
+from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, CommandError
+from bot.service.service import Service
+from bot.service.settings import Settings, load_settings, secret
+
+from .client import NewsBot
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "DISCORD_TOKEN"
+MISSING_TOKEN = (
+    "error: DISCORD_TOKEN is not set; put the bot token from the Discord Developer Portal in the "
+    "environment or in a .env file (DISCORD_TOKEN=...)."
+)
+BAD_TOKEN = (
+    "error: Discord rejected the token in DISCORD_TOKEN; copy the bot token again from the "
+    "Developer Portal (Bot → Reset Token)."
+)
+PRIVILEGED = (
+    "error: Discord refused a privileged intent; enable it for the bot in the Developer Portal "
+    "(Bot → Privileged Gateway Intents) or remove it."
+)
+
+
+def setup_logging(settings: Settings) -> logging.Handler:
+    """discord.py's logging set-up on the root logger at ``log_level``; returns the handler."""
+    handler = logging.StreamHandler(sys.stderr)
+    level = logging.getLevelName(settings.log_level.upper())
+    discord.utils.setup_logging(handler=handler, level=level, root=True)
+    return handler
+
+
+async def run_bot(
+    settings: Settings, service: Service, token: str, *, sync_global: bool = False
+) -> int:
+    """Run the bot (and the HTTP API when enabled) until closed or signalled; the exit status."""
+    from bot.frontends.http_api.server import HttpStartError, start_http
+
+    bot = NewsBot(settings, service, sync_global=sync_global)
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []
+
+    def stop(name: str) -> None:
+        if not closing:
+            logger.info("%s received: shutting down", name)
+            closing.append(loop.create_task(bot.close()))
+
+    handled = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop, sig.name)
+            handled.append(sig)
+    http = None
+    try:
+        async with bot:
+            if sync_global:
+                await bot.login(token)
+                synced = await bot.sync_globally()
+                names = ", ".join(f"/{c.name}" for c in synced)
+                print(
+                    f"Synced {len(synced)} commands globally ({names}); they may take up to "
+                    "an hour to appear."
+                )
+                return EXIT_OK
+            if settings.http.enabled:
+                http = await start_http(service, settings, bot.health)
+            await bot.start(token)
+        if closing:
+            await asyncio.gather(*closing)
+    except discord.LoginFailure:
+        raise CommandError(BAD_TOKEN, EXIT_FAILURE) from None
+    except discord.PrivilegedIntentsRequired:
+        raise CommandError(PRIVILEGED, EXIT_FAILURE) from None
+    except HttpStartError as exc:
+        raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise CommandError(f"error: cannot reach Discord ({exc}); check the network", 1) from None
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        if http is not None:
+            await http.cleanup()
+        await service.aclose()
+    logger.info("stopped")
+    return EXIT_OK
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``python -m bot run [--sync-global]``: the Discord bot, until SIGTERM/SIGINT."""
+    settings = load_settings(args.config)
+    token = secret(TOKEN_ENV)
+    if not token:
+        raise CommandError(MISSING_TOKEN, EXIT_FAILURE)
+    handler = setup_logging(settings)
+    try:
+        service = Service.open(settings, args.sources, args.index)
+        return asyncio.run(run_bot(settings, service, token, sync_global=args.sync_global))
+    finally:
+        logging.getLogger().removeHandler(handler)

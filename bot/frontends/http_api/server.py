@@ -1,0 +1,311 @@
+"""The HTTP API (aiohttp): ask, sources, health and Prometheus metrics over a :class:`Service`.
+
+``python -m bot serve`` runs it alone (:func:`serve_command`); the Discord runner starts it in its
+own event loop with :func:`start_http` when ``http.enabled`` is true. Every error is a JSON object
+``{"error": ..., "status": ...}``; no traceback ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import hmac
+import json
+import logging
+import re
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot.core.pipeline.engine import QuestionError, QuestionTooLong
+from bot.service.metrics import CONTENT_TYPE
+from bot.service.service import Service, ServiceUnavailable
+from bot.service.settings import Settings, load_settings, secret
+
+logger = logging.getLogger(__name__)
+
+HealthProbe = Callable[[], tuple[bool, str]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+TOKEN_ENV = "NEWSBOT_API_TOKEN"
+DEFAULT_K = 3
+MAX_OFFSET = 100
+MAX_URL_BYTES = 65_536  # long enough that an over-long q gets a JSON 413, not a parser error
+SHUTDOWN_TIMEOUT = 10.0  # seconds requests in flight get to finish on shutdown
+ACCESS_LOG_FORMAT = '"%r" %s %b %Tfs'  # no client address: the question log hashes it instead
+ENDPOINTS = ("/api/ask", "/api/sources", "/healthz", "/metrics")
+
+SERVICE = web.AppKey("service", Service)
+SETTINGS = web.AppKey("settings", Settings)
+PROBE = web.AppKey("health_probe", object)
+TOKEN = web.AppKey("api_token", object)
+
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
+_WHOLE = re.compile(r"[0-9]{1,9}")
+
+
+class HttpStartError(Exception):
+    """The HTTP server could not start (e.g. the port is in use); the message is one line."""
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """The JSON error body every failure uses."""
+    return web.json_response(
+        {"error": message, "status": status}, status=status, headers=headers, dumps=_dumps
+    )
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], or a 400 saying what is allowed."""
+    raw = request.query.getall(name, [])
+    if not raw:
+        return default
+    if len(raw) > 1 or not _WHOLE.fullmatch(raw[0]) or not low <= int(raw[0]) <= high:
+        raise _BadRequest(400, f"{name} must be a whole number between {low} and {high}")
+    return int(raw[0])
+
+
+async def handle_ask(request: web.Request) -> web.Response:
+    """``GET /api/ask?q=…&k=…&offset=…``: the answer as ``ask --json`` prints it."""
+    service, settings = request.app[SERVICE], request.app[SETTINGS]
+    questions = request.query.getall("q", [])
+    if not questions:
+        raise _BadRequest(400, "missing query parameter q (the question): /api/ask?q=...")
+    if len(questions) > 1:
+        raise _BadRequest(400, "give the question (q) only once")
+    question = questions[0]
+    max_k = settings.http.max_k
+    k = _int_param(request, "k", min(DEFAULT_K, max_k), 1, max_k)
+    offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
+    try:
+        answer = await service.ask(
+            question, k=k, frontend="http", user_id=request.remote, offset=offset
+        )
+    except QuestionError as exc:
+        raise _BadRequest(413 if isinstance(exc, QuestionTooLong) else 400, str(exc)) from None
+    return web.json_response(answer.to_json(), dumps=_dumps)
+
+
+async def handle_sources(request: web.Request) -> web.Response:
+    """``GET /api/sources``: the metadata of every article in the index."""
+    sources = request.app[SERVICE].sources()
+    return web.json_response([m.to_dict() for m in sources], dumps=_dumps)
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    """``GET /healthz``: 200 when the index is loaded and the probe (if any) is happy, else 503."""
+    service = request.app[SERVICE]
+    ok, reason = service.health()
+    probe: HealthProbe | None = request.app[PROBE]  # type: ignore[assignment]
+    if ok and probe is not None:
+        try:
+            ok, reason = probe()
+        except Exception as exc:  # a broken probe is an unhealthy service, not a 500
+            logger.exception("health probe failed")
+            ok, reason = False, f"health probe failed: {type(exc).__name__}"
+    engine = service.current_engine
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "reason": reason}
+    if engine is not None:
+        body["passages"] = engine.index.size
+        body["sources"] = len(engine.index.sources)
+        body["index_built_at"] = engine.index.manifest.get("built_at")
+    return web.json_response(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text format."""
+    body = request.app[SERVICE].metrics.registry.render()
+    return web.Response(body=body.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _middlewares(service: Service) -> list[Any]:
+    """Request metrics (outermost), errors → JSON, then the bearer-token check."""
+    requests = service.metrics.registry.counter(
+        "newsbot_http_requests_total", "HTTP requests by route and status.", ("route", "status")
+    )
+    seconds = service.metrics.registry.histogram(
+        "newsbot_http_request_duration_seconds", "HTTP request handling time.", ("route",)
+    )
+
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        began = time.perf_counter()
+        response = await handler(request)
+        route = _route(request)
+        requests.inc(route, str(response.status))
+        seconds.observe(time.perf_counter() - began, route)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except _BadRequest as exc:
+            return error_response(exc.status, exc.message)
+        except ServiceUnavailable as exc:
+            return error_response(503, str(exc), {"Retry-After": "5"})
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return _http_error(request, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "internal server error; the server log has the details")
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        token: str | None = request.app[TOKEN]  # type: ignore[assignment]
+        if token and (request.path == "/api" or request.path.startswith("/api/")):
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not given.strip():
+                return error_response(
+                    401,
+                    "authorization required: send Authorization: Bearer <token>",
+                    {"WWW-Authenticate": 'Bearer realm="newsbot"'},
+                )
+            if not hmac.compare_digest(given.strip().encode(), token.encode()):
+                return error_response(
+                    401,
+                    "invalid token",
+                    {"WWW-Authenticate": 'Bearer realm="newsbot", error="invalid_token"'},
+                )
+        return await handler(request)
+
+    return [count, errors, auth]
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """An aiohttp HTTPException (404, 405, …) as a JSON error, keeping Allow/WWW-Authenticate."""
+    headers = {h: exc.headers[h] for h in ("Allow", "WWW-Authenticate") if h in exc.headers}
+    if exc.status == 404:
+        message = f"not found: {request.path} (endpoints: {', '.join(ENDPOINTS)})"
+    elif exc.status == 405:
+        allowed = headers.get("Allow", "GET")
+        message = f"method {request.method} not allowed on {request.path}; use {allowed}"
+    else:
+        message = exc.reason or "request failed"
+    return error_response(exc.status, message, headers)
+
+
+def create_app(
+    service: Service, settings: Settings, health_probe: HealthProbe | None = None
+) -> web.Application:
+    """The aiohttp application; /api/* needs a bearer token when NEWSBOT_API_TOKEN is set."""
+    app = web.Application(middlewares=_middlewares(service))
+    app[SERVICE] = service
+    app[SETTINGS] = settings
+    app[PROBE] = health_probe
+    app[TOKEN] = secret(TOKEN_ENV)
+    app.router.add_get("/api/ask", handle_ask)
+    app.router.add_get("/api/sources", handle_sources)
+    app.router.add_get("/healthz", handle_health)
+    app.router.add_get("/metrics", handle_metrics)
+    return app
+
+
+def make_runner(app: web.Application, access_log: bool = True) -> web.AppRunner:
+    """An AppRunner with the limits this API relies on (URL size, graceful shutdown timeout)."""
+    kwargs: dict[str, Any] = (
+        {"access_log_format": ACCESS_LOG_FORMAT} if access_log else {"access_log": None}
+    )
+    return web.AppRunner(
+        app, shutdown_timeout=SHUTDOWN_TIMEOUT, max_line_size=MAX_URL_BYTES, **kwargs
+    )
+
+
+async def start_http(
+    service: Service,
+    settings: Settings,
+    discord_status: HealthProbe | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    access_log: bool = True,
+) -> web.AppRunner:
+    """Serve the API in the running event loop; stop it with ``await runner.cleanup()``.
+
+    ``discord_status`` is the health probe of the Discord front end. ``host``/``port`` default to
+    ``http.host``/``http.port``; port 0 picks a free port (see :func:`bound_address`).
+    Raises HttpStartError when the address cannot be bound.
+    """
+    host = host or settings.http.host
+    port = settings.http.port if port is None else port
+    runner = make_runner(create_app(service, settings, discord_status), access_log)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise HttpStartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    host_bound, port_bound = bound_address(runner)
+    logger.info("HTTP API on http://%s:%d", host_bound, port_bound)
+    return runner
+
+
+def bound_address(runner: web.AppRunner) -> tuple[str, int]:
+    """The (host, port) the runner actually listens on."""
+    address = runner.addresses[0]
+    return str(address[0]), int(address[1])
+
+
+async def serve(service: Service, settings: Settings, host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting, finish requests in flight and return."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runner = await start_http(service, settings, host=host, port=port)
+        try:
+            await stop.wait()
+            logger.info("shutting down: finishing requests in flight")
+        finally:
+            await runner.cleanup()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``python -m bot serve``: the HTTP API alone, until SIGTERM/SIGINT (exit status 0)."""
+    from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
+
+    settings = load_settings(args.config)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    host = args.host or settings.http.host
+    port = settings.http.port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise CommandError(f"error: --port {port}: must be between 0 and 65535", EXIT_USAGE)
+    service = Service.open(settings, args.sources, args.index)
+    try:
+        asyncio.run(serve(service, settings, host, port))
+    except HttpStartError as exc:
+        raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
+    finally:
+        service.close()
+    logger.info("stopped")
+    return EXIT_OK

@@ -1,0 +1,289 @@
+"""``python -m bot report``: what people asked, what the sources could not answer, what got quoted.
+
+Reads the question log (with its rotated files ``<log>.1`` … ``<log>.N``) and summarises it:
+questions per day and per front end, the abstention rate, latency percentiles, the most-asked
+questions the sources could not answer (grouped by their content words) and the passages quoted
+most. Plain text for a terminal, ``--json`` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.core.tokenizer import tokenize
+from bot.service.settings import load_settings
+
+TOP = 10  # rows in the "could not answer" and "quoted most" lists
+
+
+@dataclass
+class _Tally:
+    """Counts of one front end or one day."""
+
+    questions: int = 0
+    answered: int = 0
+    abstained: int = 0
+    rejected: int = 0
+
+    def add(self, status: str) -> None:
+        self.questions += 1
+        setattr(self, status, getattr(self, status) + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "questions": self.questions,
+            "answered": self.answered,
+            "abstained": self.abstained,
+            "rejected": self.rejected,
+            "abstention_rate": _rate(self.abstained, self.answered + self.abstained),
+        }
+
+
+@dataclass
+class _Group:
+    """Unanswered questions sharing their content words."""
+
+    words: tuple[str, ...]
+    count: int = 0
+    phrasings: Counter[str] = field(default_factory=Counter)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log and its rotated files, oldest first (``log.3``, ``log.2``, ``log.1``, ``log``)."""
+    pattern = re.compile(re.escape(path.name) + r"\.(\d+)")
+    rotated = []
+    if path.parent.is_dir():
+        for candidate in path.parent.iterdir():
+            match = pattern.fullmatch(candidate.name)
+            if match and candidate.is_file():
+                rotated.append((int(match.group(1)), candidate))
+    files = [p for _, p in sorted(rotated, reverse=True)]
+    if path.is_file():
+        files.append(path)
+    return files
+
+
+def read_entries(files: Iterable[Path]) -> tuple[list[dict[str, Any]], int]:
+    """The entries of the log files and the number of unreadable lines skipped."""
+    entries: list[dict[str, Any]] = []
+    bad = 0
+    for path in files:
+        with path.open("rb") as handle:
+            for raw in handle:
+                if not raw.strip():
+                    continue
+                try:
+                    entry = json.loads(raw)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    bad += 1
+                    continue
+                if isinstance(entry, dict) and isinstance(entry.get("time"), str):
+                    entries.append(entry)
+                else:
+                    bad += 1
+    return entries, bad
+
+
+def _status(entry: dict[str, Any]) -> str:
+    if entry.get("error"):
+        return "rejected"
+    return "answered" if entry.get("answered") else "abstained"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100), linearly interpolated as NumPy does; None for no values."""
+    return float(np.percentile(values, q)) if values else None
+
+
+def _iter_passages(entry: dict[str, Any]) -> Iterator[tuple[Any, Any, Any]]:
+    for passage in entry.get("passages") or ():
+        if isinstance(passage, dict):
+            yield entry.get("index"), passage.get("id"), passage.get("source")
+
+
+def summarise(entries: list[dict[str, Any]], since: dt.date | None = None) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict."""
+    if since is not None:
+        entries = [e for e in entries if e["time"][:10] >= since.isoformat()]
+    total = _Tally()
+    frontends: dict[str, _Tally] = defaultdict(_Tally)
+    days: dict[str, _Tally] = defaultdict(_Tally)
+    latencies: list[float] = []
+    groups: dict[tuple[str, ...], _Group] = {}
+    quoted: Counter[tuple[Any, Any, Any]] = Counter()
+    for entry in entries:
+        status = _status(entry)
+        total.add(status)
+        frontends[str(entry.get("frontend", "unknown"))].add(status)
+        days[entry["time"][:10]].add(status)
+        latency = entry.get("latency_ms")
+        if status != "rejected" and isinstance(latency, int | float):
+            latencies.append(float(latency))
+        if status == "abstained":
+            question = " ".join(str(entry.get("question", "")).split())
+            words = tuple(sorted(set(tokenize(question))))
+            group = groups.setdefault(words, _Group(words))
+            group.count += 1
+            group.phrasings[question] += 1
+        if status == "answered":
+            quoted.update(_iter_passages(entry))
+    unanswered = sorted(groups.values(), key=lambda g: (-g.count, g.words))[:TOP]
+    return {
+        "since": since.isoformat() if since else None,
+        "first": min((e["time"] for e in entries), default=None),
+        "last": max((e["time"] for e in entries), default=None),
+        "totals": total.to_json(),
+        "frontends": {name: t.to_json() for name, t in sorted(frontends.items())},
+        "days": {day: t.to_json() for day, t in sorted(days.items())},
+        "latency_ms": {
+            name: None if (v := percentile(latencies, q)) is None else round(v, 2)
+            for name, q in (("p50", 50), ("p95", 95), ("p99", 99))
+        },
+        "unanswered": [
+            {
+                "question": g.phrasings.most_common(1)[0][0],
+                "count": g.count,
+                "phrasings": len(g.phrasings),
+                "words": list(g.words),
+            }
+            for g in unanswered
+        ],
+        "quoted": [
+            {"index": index, "passage_id": pid, "source": source, "count": n}
+            for (index, pid, source), n in quoted.most_common(TOP)
+        ],
+    }
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _table(title: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    columns = ("questions", "answered", "abstained", "rejected")
+    lines = [f"{title:<14} " + " ".join(f"{c:>9}" for c in columns) + f" {'abst.':>7}"]
+    for name, row in rows.items():
+        lines.append(
+            f"  {name:<12} {row['questions']:>9,} {row['answered']:>9,} {row['abstained']:>9,} "
+            f"{row['rejected']:>9,} {_pct(row['abstention_rate']):>7}"
+        )
+    return lines
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_report(report: dict[str, Any], files: list[Path], skipped: int) -> str:
+    """The report as plain text for a terminal."""
+    totals = report["totals"]
+    span = f"{report['first'][:10]} to {report['last'][:10]}" if report["first"] else "-"
+    rotated = f" (+{len(files) - 1} rotated)" if len(files) > 1 else ""
+    since = f" since {report['since']}" if report["since"] else ""
+    lines = [
+        f"Question log: {files[-1] if files else '-'}{rotated}",
+        f"{totals['questions']:,} question{_s(totals['questions'])}{since}, {span}; "
+        f"abstention rate {_pct(totals['abstention_rate'])}",
+    ]
+    if skipped:
+        lines.append(f"({skipped} unreadable line(s) skipped)")
+    if not totals["questions"]:
+        return "\n".join([*lines, "", "No questions to report."])
+    lines += ["", *_table("Front end", report["frontends"]), "", *_table("Day", report["days"])]
+    lat = report["latency_ms"]
+    figures = "   ".join(f"{p} {_ms(lat[p])}" for p in ("p50", "p95", "p99"))
+    lines += ["", f"Latency (ms)   {figures}"]
+    lines += ["", "Most-asked questions the sources could not answer"]
+    if not report["unanswered"]:
+        lines.append("  (none)")
+    for row in report["unanswered"]:
+        others = row["phrasings"] - 1
+        more = f"  (+{others} other phrasing{_s(others)})" if others else ""
+        lines.append(f"  {row['count']:>5}  {_shorten(row['question'], 70)}{more}")
+    lines += ["", "Passages quoted most"]
+    if not report["quoted"]:
+        lines.append("  (none)")
+    for row in report["quoted"]:
+        lines.append(f"  {row['count']:>5}  passage {row['passage_id']} of {row['source']}")
+        if row.get("excerpt"):
+            lines.append(f"         \u201c{_shorten(row['excerpt'], 72)}\u201d")
+    return "\n".join(lines)
+
+
+def add_excerpts(report: dict[str, Any], index_dir: Path) -> None:
+    """Add each quoted passage's opening words when it comes from the index now on disk."""
+    from bot.core.index import IndexUnavailable, load_index
+
+    try:
+        index = load_index(index_dir)
+    except (IndexUnavailable, OSError, ValueError, KeyError):
+        return
+    generation = index.manifest.get("generation")
+    for row in report["quoted"]:
+        pid = row["passage_id"]
+        if row["index"] == generation and isinstance(pid, int) and 0 <= pid < index.size:
+            row["excerpt"] = " ".join(index.text(pid).split()[:30])
+
+
+def _since(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
+    except ValueError:
+        return None
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """``python -m bot report [--since DATE] [--json] [--log PATH] [--config PATH]``."""
+    from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
+
+    since = _since(args.since)
+    if args.since is not None and since is None:
+        message = f"error: --since {args.since!r}: expected a date, YYYY-MM-DD"
+        raise CommandError(message, EXIT_USAGE)
+    settings = load_settings(args.config)
+    path = args.log or settings.question_log.path
+    if path is None:
+        raise CommandError(
+            "error: the question log is off (question_log.path: null); use --log PATH",
+            EXIT_FAILURE,
+        )
+    files = log_files(path)
+    if not files:
+        raise CommandError(f"error: no question log at {path} (nothing asked yet?)", EXIT_FAILURE)
+    try:
+        entries, skipped = read_entries(files)
+    except OSError as exc:
+        raise CommandError(f"error: cannot read {path}: {exc.strerror}", EXIT_FAILURE) from None
+    report = summarise(entries, since)
+    add_excerpts(report, settings.index)
+    if args.json:
+        report["files"] = [str(p) for p in files]
+        report["skipped_lines"] = skipped
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        print(format_report(report, files, skipped))
+    return EXIT_OK

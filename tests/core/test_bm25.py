@@ -1,0 +1,109 @@
+"""BM25: the idf behaviour we chose, and equivalence with rank_bm25 (the reference)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from bot.core.bm25 import (
+    VARIANTS,
+    BM25Params,
+    build_postings,
+    idf,
+    reference_model,
+    score,
+    search,
+    top_k,
+)
+
+
+def test_okapi_idf_trap_and_why_lucene_is_used() -> None:
+    """rank_bm25's Okapi idf is 0 at half the passages, floored above; Lucene's stays positive."""
+    n = 10
+    df = np.array([1, 5, 8, 10])
+    okapi = idf(BM25Params(variant="okapi"), df, n)
+    assert okapi[1] == pytest.approx(0.0)  # "japan" in half the passages: worth nothing
+    raw = np.log(n - df + 0.5) - np.log(df + 0.5)
+    floor = 0.25 * raw.mean()
+    assert okapi[2] == pytest.approx(floor) and okapi[3] == pytest.approx(floor)
+    lucene = idf(BM25Params(variant="lucene"), df, n)
+    assert np.all(lucene > 0) and np.all(np.diff(lucene) < 0)  # positive, rarer is worth more
+    assert lucene[1] == pytest.approx(np.log(2))
+
+
+def test_default_is_bm25_plus_whose_idf_never_hits_zero() -> None:
+    params = BM25Params()
+    assert (params.variant, params.k1, params.b, params.delta) == ("plus", 1.2, 0.75, 1.0)
+    plus = idf(params, np.array([1, 5, 8, 10]), 10)
+    assert np.all(plus > 0) and np.all(np.diff(plus) < 0)
+    assert plus[1] == pytest.approx(np.log(11 / 5))  # "japan" in half the passages still counts
+
+
+def test_common_term_still_counts_with_the_default() -> None:
+    """With a term in every passage, the passage that has more of it still ranks first."""
+    corpus = [["japan", "russia"], ["japan", "japan", "russia", "talk"], ["japan", "russia", "tea"]]
+    vocab = {t: i for i, t in enumerate(sorted({t for d in corpus for t in d}))}
+    docs = [np.array([vocab[t] for t in d]) for d in corpus]
+    for variant in ("plus", "lucene"):
+        postings, _, _ = build_postings(docs, len(vocab), BM25Params(variant=variant))
+        scores = score(postings, [vocab["japan"]], [1.0])
+        assert scores[1] > scores[0] > 0
+    postings, _, _ = build_postings(docs, len(vocab), BM25Params(variant="okapi"))
+    okapi = score(postings, [vocab["japan"]], [1.0])
+    assert okapi[1] < okapi[0] < 0  # the trap: the floor is negative here, so more is worse
+
+
+def _random_corpus(rng: random.Random, n_docs: int, vocab_size: int) -> list[list[str]]:
+    words = [f"w{i}" for i in range(vocab_size)]
+    weights = [1 / (i + 1) for i in range(vocab_size)]  # Zipf-like: some terms in most docs
+    return [rng.choices(words, weights, k=rng.randint(0, 40)) for _ in range(n_docs)]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_scores_match_rank_bm25(variant: str, seed: int) -> None:
+    rng = random.Random(seed)
+    corpus = _random_corpus(rng, rng.randint(50, 400), rng.randint(20, 300))
+    params = BM25Params(variant=variant, k1=rng.choice([0.9, 1.2, 1.5]), b=rng.choice([0.3, 0.75]))
+    vocab = {t: i for i, t in enumerate(sorted({t for d in corpus for t in d}))}
+    postings, _, _ = build_postings(
+        [np.array([vocab[t] for t in d], dtype=np.int32) for d in corpus], len(vocab), params
+    )
+    reference = reference_model(corpus, params)
+    for _ in range(40):
+        query = rng.choices([*vocab, "unseen"], k=rng.randint(1, 6))
+        counts: dict[str, int] = {}
+        for term in query:
+            if term in vocab:
+                counts[term] = counts.get(term, 0) + 1
+        ours = score(postings, [vocab[t] for t in counts], list(counts.values()))
+        theirs = np.asarray(reference.get_scores(query))
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+        expected = np.lexsort((np.arange(len(theirs)), -theirs))[:10]
+        got = top_k(ours, 10)
+        fast, fast_scores = search(postings, [vocab[t] for t in counts], list(counts.values()), 10)
+        assert list(fast) == list(got)  # the sparse path ranks exactly like the dense one
+        np.testing.assert_allclose(fast_scores, theirs[fast], rtol=1e-9, atol=1e-12)
+        # identical top-10, up to passages whose scores tie exactly (to 1e-12)
+        assert np.allclose(theirs[got], theirs[expected], rtol=0, atol=1e-12)
+        assert list(got) == list(expected) or len(set(np.round(theirs[expected], 9))) < 10
+
+
+def test_top_k_orders_by_score_then_position() -> None:
+    scores = np.array([1.0, 3.0, 3.0, 0.5, 2.0])
+    assert list(top_k(scores, 3)) == [1, 2, 4]
+    assert list(top_k(scores, 10)) == [1, 2, 4, 0, 3]
+    assert list(top_k(np.zeros(0), 3)) == []
+
+
+def test_search_fills_with_tied_unmatched_passages_like_the_reference() -> None:
+    corpus = [["a"], ["b"], ["c"], ["a", "b"]]
+    vocab = {"a": 0, "b": 1, "c": 2}
+    docs = [np.array([vocab[t] for t in d]) for d in corpus]
+    postings, _, _ = build_postings(docs, 3, BM25Params(variant="plus"))
+    ids, scores = search(postings, [vocab["c"]], [1.0], 3)
+    reference = np.asarray(reference_model(corpus, BM25Params(variant="plus")).get_scores(["c"]))
+    assert list(ids) == [2, 0, 1]
+    np.testing.assert_allclose(scores, reference[[2, 0, 1]], rtol=1e-12)

@@ -1,0 +1,175 @@
+"""The index on disk: round trip, staleness, corruption, atomic rebuilds, no pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.core import index as index_module
+from bot.core.bm25 import BM25Params
+from bot.core.index import (
+    IndexCorrupt,
+    IndexMissing,
+    build_index,
+    load_index,
+    read_manifest,
+    staleness,
+)
+from bot.core.passages import split_sources
+from bot.core.pipeline.engine import Engine, open_index
+from bot.core.sources import load_sources
+from bot.core.tokenizer import TOKENIZER_VERSION
+from tests.helpers import ROOT, write_corpus
+
+PARAMS = BM25Params()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> tuple[Path, Path]:
+    sources = write_corpus(tmp_path / "sources")
+    index_dir = tmp_path / "index"
+    build_index(sources, index_dir, PARAMS)
+    return sources, index_dir
+
+
+def test_round_trip_keeps_passages_metadata_and_manifest(corpus: tuple[Path, Path]) -> None:
+    sources_dir, index_dir = corpus
+    index = load_index(index_dir)
+    sources, _ = load_sources(sources_dir)
+    passages = split_sources(sources)
+    assert index.size == len(passages)
+    for i, p in enumerate(passages):
+        assert index.text(i) == sources[p.source_index].text[p.start : p.end]
+        assert index.source(i).id == sources[p.source_index].meta.id
+    manifest = index.manifest
+    assert manifest["tokenizer"] == TOKENIZER_VERSION
+    assert manifest["bm25"] == PARAMS.to_dict()
+    assert manifest["built_at"].endswith("+00:00")
+    assert set(manifest["files"]) == {"kurils.md", "bread.md"}
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
+    assert index.sources[1].title == "Islands dispute drags on"
+    assert index.sources[1].date == "2022-03-22"
+
+
+def test_committed_index_is_fresh() -> None:
+    """The index/ in the repository matches sources/ (rebuild and commit after editing sources)."""
+    assert staleness(ROOT / "index", ROOT / "sources", PARAMS) is None
+
+
+def test_staleness_names_what_changed(corpus: tuple[Path, Path]) -> None:
+    sources_dir, index_dir = corpus
+    assert staleness(index_dir, sources_dir, PARAMS) is None
+    (sources_dir / "bread.md").write_text(
+        "---\ntitle: Changed\n---\n\nNew text.\n", encoding="utf-8"
+    )
+    assert staleness(index_dir, sources_dir, PARAMS) == "1 source changed (bread.md)"
+    (sources_dir / "extra.txt").write_text("Extra\n\nMore text.\n", encoding="utf-8")
+    (sources_dir / "kurils.md").unlink()
+    reason = staleness(index_dir, sources_dir, PARAMS)
+    assert reason is not None
+    assert "1 source added (extra.txt)" in reason and "1 source removed (kurils.md)" in reason
+    assert staleness(index_dir, sources_dir, BM25Params(k1=0.9)) == "the BM25 settings have changed"
+
+
+def test_touching_a_file_without_changing_it_is_not_stale(corpus: tuple[Path, Path]) -> None:
+    sources_dir, index_dir = corpus
+    path = sources_dir / "bread.md"
+    path.write_bytes(path.read_bytes())
+    assert staleness(index_dir, sources_dir, PARAMS) is None
+
+
+def test_stale_or_missing_index_is_rebuilt_and_says_so(tmp_path: Path) -> None:
+    sources_dir = write_corpus(tmp_path / "sources")
+    notes: list[str] = []
+    open_index(sources_dir, tmp_path / "index", PARAMS, notes.append)
+    assert notes[0].startswith("Rebuilding the index: there is no index")
+    notes.clear()
+    open_index(sources_dir, tmp_path / "index", PARAMS, notes.append)
+    assert notes == []
+    (sources_dir / "new.txt").write_text("New\n\nFresh text about islands.\n", encoding="utf-8")
+    engine = Engine(open_index(sources_dir, tmp_path / "index", PARAMS, notes.append))
+    assert notes[0] == "Rebuilding the index: 1 source added (new.txt)."
+    assert len(engine.sources()) == 3
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissing, match="rebuild"):
+        load_index(tmp_path)
+
+
+def _generation(index_dir: Path) -> Path:
+    return index_dir / read_manifest(index_dir)["generation"]
+
+
+@pytest.mark.parametrize("victim", ["weights.npy", "vocabulary.json", "texts.bin", "indptr.npy"])
+def test_truncated_file_is_reported_with_name_and_fix(
+    corpus: tuple[Path, Path], victim: str
+) -> None:
+    _, index_dir = corpus
+    path = _generation(index_dir) / victim
+    path.write_bytes(path.read_bytes()[:10])
+    with pytest.raises(IndexCorrupt) as err:
+        load_index(index_dir)
+    assert victim in str(err.value) and "python -m bot rebuild" in str(err.value)
+
+
+def test_garbage_manifest_and_missing_file(corpus: tuple[Path, Path]) -> None:
+    _, index_dir = corpus
+    (_generation(index_dir) / "docs.npy").unlink()
+    with pytest.raises(IndexCorrupt, match=r"docs\.npy"):
+        load_index(index_dir)
+    (index_dir / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match=r"manifest\.json"):
+        load_index(index_dir)
+
+
+def test_same_size_garbage_is_refused_without_pickle(corpus: tuple[Path, Path]) -> None:
+    """A .npy holding Python objects would need pickle to load: it is refused as corrupt."""
+    _, index_dir = corpus
+    path = _generation(index_dir) / "zero.npy"
+    size = path.stat().st_size
+    np.save(path, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["sizes"]["zero.npy"] = path.stat().st_size
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert size  # the original was a plain float array
+    with pytest.raises(IndexCorrupt, match=r"zero\.npy"):
+        load_index(index_dir)
+
+
+def test_crash_mid_rebuild_leaves_previous_index_usable(
+    corpus: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources_dir, index_dir = corpus
+    before = read_manifest(index_dir)
+    (sources_dir / "new.txt").write_text("New\n\nFresh text.\n", encoding="utf-8")
+    calls = 0
+    real_save = np.save
+
+    def crashing_save(*args: object, **kwargs: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise OSError(28, "No space left on device")
+        real_save(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_module.np, "save", crashing_save)
+    with pytest.raises(OSError, match="No space"):
+        build_index(sources_dir, index_dir, PARAMS)
+    monkeypatch.undo()
+    assert read_manifest(index_dir) == before
+    assert load_index(index_dir).size > 0
+    leftovers = [p.name for p in index_dir.iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers == []
+
+
+def test_rebuild_replaces_generation_and_cleans_up(corpus: tuple[Path, Path]) -> None:
+    sources_dir, index_dir = corpus
+    old = read_manifest(index_dir)["generation"]
+    report = build_index(sources_dir, index_dir, PARAMS)
+    assert report.sources == 2 and report.passages >= 2 and report.vocabulary > 10
+    new = read_manifest(index_dir)["generation"]
+    assert new != old and not (index_dir / old).exists() and (index_dir / new).is_dir()
