@@ -38,6 +38,7 @@ from bot.core.sources import (
     source_files,
 )
 from bot.core.tokenizer import TOKENIZER_VERSION, tokenize
+from bot.errors import CorpusError
 
 INDEX_FORMAT = 2
 MANIFEST = "manifest.json"
@@ -60,7 +61,7 @@ _TEXTS = "texts.bin"
 _SOURCES = "sources.jsonl"  # one JSON object per source, read lazily via source_offsets
 
 
-class IndexUnavailable(Exception):
+class IndexUnavailable(CorpusError):
     """The index cannot be used; the message says which file and how to fix it."""
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from bot.errors import CorpusError
+
 SUFFIXES = (".md", ".txt", ".html", ".htm", ".jsonl")
 # Kinds of text a ``::: kind`` fenced block may hold; everything outside a fence is "body".
 BLOCK_KINDS = ("body", "caption", "references", "note")
@@ -89,7 +91,7 @@ class Problem:
         return f"{'error' if self.error else 'warning'}: {where}: {self.message}"
 
 
-class SourcesError(Exception):
+class SourcesError(CorpusError):
     """The sources directory as a whole is unusable (missing, empty, not a directory)."""
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from bot.core.tokenizer import tokenize
 from bot.core.yamlfile import read_yaml
+from bot.errors import ConfigError
 
 DEFAULT_PATH = Path(__file__).with_name("synonyms.yaml")
 
 
-class SynonymsError(Exception):
+class SynonymsError(ConfigError):
     """The synonyms file is unreadable; the message names the file and line."""
 
 

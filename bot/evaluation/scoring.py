@@ -18,11 +18,12 @@ from bot.core.bm25 import VARIANTS, BM25Params
 from bot.core.index import build_index, load_index
 from bot.core.pipeline.engine import Engine, Tuning
 from bot.core.yamlfile import read_yaml
+from bot.errors import ConfigError
 
 DEFAULT_QUESTIONS = Path("eval/questions.yaml")
 
 
-class EvalSetError(Exception):
+class EvalSetError(ConfigError):
     """The evaluation file is unreadable; the message names the file (and line)."""
 
 

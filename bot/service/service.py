@@ -21,6 +21,7 @@ from bot.core.index import BuildReport, build_index, load_index
 from bot.core.lru import LruMap
 from bot.core.pipeline.engine import Engine, QuestionError, Tuning, describe_build
 from bot.core.sources import SourceMeta
+from bot.errors import Unavailable
 from bot.service.metrics import Registry
 from bot.service.questionlog import QuestionLog
 from bot.service.settings import Settings
@@ -33,7 +34,7 @@ DEFAULT_CACHE_SIZE = 1024
 _CacheKey = tuple[str, int, int, str | None]
 
 
-class ServiceUnavailable(Exception):
+class ServiceUnavailable(Unavailable):
     """No index is loaded yet (or any more); the message says why."""
 
 

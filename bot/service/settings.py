@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.yamlfile import read_yaml
+from bot.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.yaml")
 
 
-class SettingsError(Exception):
+class SettingsError(ConfigError):
     """The settings file is invalid; the message names the file and the key."""
 
 

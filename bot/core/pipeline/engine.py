@@ -32,17 +32,10 @@ from bot.core.passages import sentence_spans
 from bot.core.sources import BLOCK_KINDS, SourceMeta
 from bot.core.synonyms import Synonyms, load_synonyms
 from bot.core.tokenizer import iter_tokens, tokenize
+from bot.errors import QuestionError, QuestionTooLong
 
 MAX_QUESTION_CHARS = 1000
 _TERMS_CACHE = 20_000  # passages whose term counts an engine keeps
-
-
-class QuestionError(ValueError):
-    """The question cannot be searched; the message tells the person why, in one line."""
-
-
-class QuestionTooLong(QuestionError):
-    """The question is over MAX_QUESTION_CHARS (HTTP answers it with 413)."""
 
 
 @dataclass(frozen=True)

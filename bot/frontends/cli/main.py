@@ -17,12 +17,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot import __version__
-from bot.core.index import IndexUnavailable, build_index
+from bot.core.index import build_index
 from bot.core.pipeline.engine import Engine, QuestionError, describe_build
-from bot.core.sources import SourcesError
-from bot.core.synonyms import SynonymsError
-from bot.evaluation.scoring import EvalSetError
-from bot.service.settings import SettingsError
+from bot.errors import BadInput, NewsbotError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -289,9 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         _note(str(exc))
         return exc.status
-    except (SourcesError, IndexUnavailable, SynonymsError, EvalSetError, SettingsError) as exc:
+    except NewsbotError as exc:
         _note(f"error: {exc}")
-        return EXIT_FAILURE
+        return EXIT_USAGE if isinstance(exc, BadInput) else EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
