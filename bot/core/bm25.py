@@ -94,17 +94,41 @@ class Postings:
     n_docs: int
 
 
+@dataclass(frozen=True)
+class Forward:
+    """Passage-major term counts (CSR): passage ``d`` has ``terms[indptr[d]:indptr[d+1]]``.
+
+    Term ids ascend within a passage; ``counts`` are their frequencies in it. Built beside the
+    postings so the answer pipeline never re-tokenizes a candidate passage.
+    """
+
+    indptr: np.ndarray  # int64, passages + 1
+    terms: np.ndarray  # int32 term ids
+    counts: np.ndarray  # int32 term frequencies
+
+
 def build_postings(
     doc_terms: Sequence[np.ndarray], vocab_size: int, params: BM25Params
 ) -> tuple[Postings, np.ndarray, np.ndarray]:
     """Weights for passages given as arrays of term ids; also returns idf and passage lengths."""
+    postings, term_idf, doc_len, _ = build_matrices(doc_terms, vocab_size, params)
+    return postings, term_idf, doc_len
+
+
+def build_matrices(
+    doc_terms: Sequence[np.ndarray], vocab_size: int, params: BM25Params
+) -> tuple[Postings, np.ndarray, np.ndarray, Forward]:
+    """:func:`build_postings` plus the passage-major :class:`Forward` counts of the same pairs."""
     n_docs = len(doc_terms)
     doc_len = np.fromiter((len(t) for t in doc_terms), dtype=np.int64, count=n_docs)
     if n_docs == 0 or vocab_size == 0:
         empty = Postings(
             np.zeros(vocab_size + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0), 0
         )
-        return empty, np.zeros(vocab_size), doc_len
+        forward = Forward(
+            np.zeros(n_docs + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32)
+        )
+        return empty, np.zeros(vocab_size), doc_len, forward
     terms = np.concatenate(doc_terms).astype(np.int64)
     owners = np.repeat(np.arange(n_docs, dtype=np.int64), doc_len)
     pairs, tf = np.unique(terms * n_docs + owners, return_counts=True)
@@ -117,7 +141,11 @@ def build_postings(
     term_idf = idf(params, df, n_docs)
     w = weights(params, tf, doc_len[docs], avgdl, term_idf[term_of])
     postings = Postings(indptr, docs, w, zero_weights(params, term_idf), n_docs)
-    return postings, term_idf, doc_len
+    order = np.argsort(docs, kind="stable")  # term-major pairs → passage-major, terms ascending
+    fwd_indptr = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(docs, minlength=n_docs), out=fwd_indptr[1:])
+    forward = Forward(fwd_indptr, term_of[order].astype(np.int32), tf[order].astype(np.int32))
+    return postings, term_idf, doc_len, forward
 
 
 def score(postings: Postings, term_ids: Sequence[int], counts: Sequence[float]) -> np.ndarray:
@@ -139,11 +167,14 @@ def search(
     counts: Sequence[float],
     k: int,
     multiplier: np.ndarray | None = None,
+    *,
+    fill: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best passages and their scores: the same as ``top_k(score(...) * m, k)``, faster.
 
     Only passages in the query terms' postings are ranked (the rest all score the BM25+
-    constant), so the cost follows the postings read, not the size of the archive.
+    constant), so the cost follows the postings read, not the size of the archive. With
+    ``fill=False`` (or a multiplier) passages matching no query term are never returned.
     """
     scores = np.zeros(postings.n_docs)
     constant = 0.0
@@ -170,7 +201,7 @@ def search(
     first[1:] = candidates[1:] != candidates[:-1]
     ids, best = candidates[first][:k].astype(np.int64), values[first][:k]
     missing = min(k, postings.n_docs) - len(ids)
-    if missing > 0 and multiplier is None:  # the rest tie at the constant, earliest first
+    if missing > 0 and fill and multiplier is None:  # the rest tie at the constant, earliest first
         rest = np.setdiff1d(np.arange(postings.n_docs), ids, assume_unique=True)[:missing]
         ids = np.concatenate([ids, rest])
         best = np.concatenate([best, np.full(len(rest), constant)])

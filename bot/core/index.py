@@ -25,7 +25,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from bot.core.bm25 import BM25Params, Postings, build_postings
+from bot.core.bm25 import BM25Params, Forward, Postings, build_matrices
 from bot.core.passages import split_source
 from bot.core.sources import (
     BLOCK_KINDS,
@@ -40,7 +40,7 @@ from bot.core.sources import (
 from bot.core.tokenizer import TOKENIZER_VERSION, tokenize
 from bot.errors import CorpusError
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 MANIFEST = "manifest.json"
 _ARRAYS = (
     "indptr",
@@ -55,6 +55,9 @@ _ARRAYS = (
     "passage_kind",
     "text_offsets",
     "source_offsets",
+    "forward_indptr",
+    "forward_terms",
+    "forward_counts",
 )
 _JSON = ("vocabulary.json",)
 _TEXTS = "texts.bin"
@@ -137,6 +140,31 @@ class Index:
     passage_kind: np.ndarray
     text_offsets: np.ndarray
     texts: mmap.mmap | bytes
+    forward_counts: Forward
+
+    def kind_multiplier(self, weights: dict[str, float]) -> np.ndarray | None:
+        """Each passage's score multiplier for its kind, or ``None`` when every one would be 1."""
+        present = np.flatnonzero(np.bincount(self.passage_kind, minlength=len(BLOCK_KINDS)))
+        factors = np.array([weights.get(k, 1.0) for k in BLOCK_KINDS])
+        if np.all(factors[present] == 1.0):
+            return None
+        return factors[np.asarray(self.passage_kind)]
+
+    def forward(self, passage_ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, ...]:
+        """Term counts of some passages without re-tokenizing them: ``(indptr, terms, counts)``.
+
+        Passage ``passage_ids[i]`` has the term ids ``terms[indptr[i]:indptr[i+1]]`` (ascending,
+        each once) occurring ``counts[…]`` times in it; ``self.doc_len`` holds the lengths and
+        ``self.idf[terms]`` the idf. All NumPy arrays (int64, int32, int32), vectorised gathers.
+        """
+        fwd = self.forward_counts
+        ids = np.asarray(passage_ids, dtype=np.int64)
+        lo, hi = fwd.indptr[ids], fwd.indptr[ids + 1]
+        lengths = hi - lo
+        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        positions = np.repeat(lo - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return indptr, fwd.terms[positions], fwd.counts[positions]
 
     @property
     def params(self) -> BM25Params:
@@ -275,6 +303,9 @@ def load_index(index_dir: Path) -> Index:
         passage_kind=arrays["passage_kind"],
         text_offsets=arrays["text_offsets"],
         texts=texts,
+        forward_counts=Forward(
+            arrays["forward_indptr"], arrays["forward_terms"], arrays["forward_counts"]
+        ),
     )
 
 
@@ -354,7 +385,7 @@ def build_index(
     bar.close()
     if not metas:
         raise SourcesError(f"no usable articles in {sources_dir}: every document was skipped")
-    postings, term_idf, doc_len = build_postings(doc_terms, len(vocab), params)
+    postings, term_idf, doc_len, forward = build_matrices(doc_terms, len(vocab), params)
 
     arrays = {
         "indptr": postings.indptr,
@@ -369,6 +400,9 @@ def build_index(
         "passage_kind": np.array(table["kind"], dtype=np.uint8),
         "text_offsets": np.array(offsets, dtype=np.int64),
         "source_offsets": np.cumsum([0, *map(len, metas)], dtype=np.int64),
+        "forward_indptr": forward.indptr,
+        "forward_terms": forward.terms,
+        "forward_counts": forward.counts,
     }
     manifest = {
         "format": INDEX_FORMAT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from bot.core.index import (
 from bot.core.passages import split_sources
 from bot.core.pipeline.engine import Engine, open_index
 from bot.core.sources import load_sources
-from bot.core.tokenizer import TOKENIZER_VERSION
+from bot.core.tokenizer import TOKENIZER_VERSION, tokenize
 from tests.helpers import ROOT, write_corpus
 
 PARAMS = BM25Params()
@@ -189,3 +190,33 @@ def test_rebuild_replaces_generation_and_cleans_up(corpus: tuple[Path, Path]) ->
     assert report.sources == 2 and report.passages >= 2 and report.vocabulary > 10
     new = read_manifest(index_dir)["generation"]
     assert new != old and not (index_dir / old).exists() and (index_dir / new).is_dir()
+
+
+def test_forward_index_equals_tokenizing_the_passage_text(corpus: tuple[Path, Path]) -> None:
+    """The stored per-passage term counts are exactly what tokenizing each passage gives."""
+    index = load_index(corpus[1])
+    terms = {i: t for t, i in index.vocabulary.items()}
+    ids = [index.size - 1, 0, *range(index.size)]
+    indptr, term_ids, counts = index.forward(ids)
+    assert indptr.dtype == np.int64 and term_ids.dtype == counts.dtype == np.int32
+    assert len(indptr) == len(ids) + 1
+    for row, passage in enumerate(ids):
+        got = term_ids[indptr[row] : indptr[row + 1]]
+        assert list(got) == sorted(got)
+        expected = Counter(tokenize(index.text(passage)))
+        assert {
+            terms[int(t)]: int(c)
+            for t, c in zip(got, counts[indptr[row] : indptr[row + 1]], strict=True)
+        } == expected
+        assert int(index.doc_len[passage]) == sum(expected.values())
+    empty = index.forward([])
+    assert list(empty[0]) == [0] and len(empty[1]) == 0
+
+
+def test_kind_multiplier_is_skipped_when_every_passage_weighs_one(
+    corpus: tuple[Path, Path],
+) -> None:
+    index = load_index(corpus[1])
+    assert index.kind_multiplier({"body": 1.0, "caption": 0.8}) is None  # no captions here
+    halved = index.kind_multiplier({"body": 0.5})
+    assert halved is not None and np.all(halved == 0.5)

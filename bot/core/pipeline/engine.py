@@ -29,7 +29,7 @@ from bot.core.index import (
     staleness,
 )
 from bot.core.passages import sentence_spans
-from bot.core.sources import BLOCK_KINDS, SourceMeta
+from bot.core.sources import SourceMeta
 from bot.core.synonyms import Synonyms, load_synonyms
 from bot.core.tokenizer import iter_tokens, tokenize
 from bot.errors import QuestionError, QuestionTooLong
@@ -136,10 +136,7 @@ class Engine:
         self.index = index
         self.synonyms = synonyms if synonyms is not None else load_synonyms()
         self.tuning = tuning or Tuning()
-        weights = dict(self.tuning.kind_weight)
-        self._kind_weight = np.array([weights.get(k, 1.0) for k in BLOCK_KINDS])[
-            np.asarray(index.passage_kind)
-        ]
+        self._kind_weight = index.kind_multiplier(dict(self.tuning.kind_weight))
         params = self.tuning.bm25
         # What one query term can add at most (tf → ∞), per unit of idf: normalises scores.
         self._best_term_weight = params.k1 + 1 + (params.delta if params.variant == "plus" else 0)
@@ -185,6 +182,7 @@ class Engine:
             [w for _, w in known],
             k,
             self._kind_weight,
+            fill=False,
         )
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
