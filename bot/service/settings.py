@@ -1,163 +1,222 @@
-"""Settings of the long-running front ends (Discord bot, HTTP API), loaded and checked in one place.
+"""Settings of the long-running front ends, validated in one place by pydantic.
 
-Read from a YAML file (see ``config.example.yaml``); every key is optional and has a default.
-Secrets never live here: the Discord token comes from ``DISCORD_TOKEN`` (or a git-ignored
-``.env``), the HTTP bearer token from ``NEWSBOT_API_TOKEN``.
+Two places hold settings: a YAML file (``config.yaml``, see ``config.example.yaml``; every key is
+optional and has a default) and the environment (or a git-ignored ``.env``) for secrets and the
+corpus paths. Every key's type and range is checked at start-up; a bad value is one line naming
+the key and what it expects.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.yamlfile import read_yaml
 from bot.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.yaml")
+MAX_K = 50  # the most quotes any front end hands out at once
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ConfigError):
-    """The settings file is invalid; the message names the file and the key."""
+    """The settings file or the environment is invalid; the message names the file and the key."""
 
 
-@dataclass(frozen=True)
-class DiscordSettings:
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _text_id(value: Any) -> Any:
+    """A role or other id given as a YAML number is kept as its text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _nonempty_path(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("expected a path, not an empty string")
+    return value
+
+
+Seconds = Annotated[float, Field(ge=0)]
+Id = Annotated[int, Field(gt=0)]
+
+
+class DiscordSettings(_Section):
     """How the Discord front end behaves."""
 
-    allowed_channels: tuple[int, ...] = ()  # empty: every channel the bot can see
-    cooldown_seconds: float = 5.0  # per user, between questions
-    quotes_per_answer: int = 3
+    allowed_channels: tuple[Id, ...] = ()  # empty: every channel the bot can see
+    cooldown_seconds: Seconds = 5.0  # per user, between questions
+    quotes_per_answer: Annotated[int, Field(ge=1, le=10)] = 3
     admin_role: str | None = None  # a role name or id that may /reindex, besides Manage Server
-    guild_id: int | None = None  # sync slash commands to this guild at start-up
-    max_question_chars: int = 300
-    button_timeout_seconds: float = 600.0  # "More" / "Full passage" stop working after this
+    guild_id: Id | None = None  # sync slash commands to this guild at start-up
+    max_question_chars: Annotated[int, Field(ge=1, le=1000)] = 300
+    button_timeout_seconds: Annotated[float, Field(gt=0)] = 600.0  # "More" / "Full passage" expire
+
+    _role = field_validator("admin_role", mode="before")(_text_id)
 
 
-@dataclass(frozen=True)
-class HttpSettings:
+class HttpSettings(_Section):
     """The HTTP API (``python -m bot serve``, or alongside Discord when enabled)."""
 
     enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_k: int = 20
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    max_k: Annotated[int, Field(ge=1, le=MAX_K)] = 20
 
 
-@dataclass(frozen=True)
-class QuestionLogSettings:
+class QuestionLogSettings(_Section):
     """The JSON-lines question log and its size-based rotation."""
 
     path: Path | None = Path("logs/questions.jsonl")  # null: no log
-    max_bytes: int = 10_000_000
-    backups: int = 5
+    max_bytes: Annotated[int, Field(ge=0)] = 10_000_000  # 0: never rotate
+    backups: Annotated[int, Field(ge=0, le=1000)] = 5
+
+    _path = field_validator("path", mode="before")(_nonempty_path)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """All settings; ``load_settings`` fills it from YAML."""
+class Settings(_Section):
+    """All settings; ``load_settings`` fills it from YAML and the environment."""
 
     sources: Path = Path("sources")
     index: Path = Path("index")
-    log_level: str = "INFO"
-    discord: DiscordSettings = field(default_factory=DiscordSettings)
-    http: HttpSettings = field(default_factory=HttpSettings)
-    question_log: QuestionLogSettings = field(default_factory=QuestionLogSettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    question_log: QuestionLogSettings = Field(default_factory=QuestionLogSettings)
+
+    _paths = field_validator("sources", "index", mode="before")(_nonempty_path)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
 
-_SECTIONS = {"discord": DiscordSettings, "http": HttpSettings, "question_log": QuestionLogSettings}
+class Environment(BaseSettings):
+    """Every environment variable newsbot reads (the environment wins over ``.env``)."""
 
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-def _coerce(key: str, value: Any, default: Any, kind: str) -> Any:
-    """Check one value against the type of its default, naming the key when it is wrong."""
-    if kind == "tuple[int, ...]":
-        if not isinstance(value, list) or not all(_is_int(v) for v in value):
-            raise SettingsError(f"{key}: expected a list of channel ids (numbers)")
-        return tuple(int(v) for v in value)
-    if value is None and "None" in kind:
-        return None
-    if "Path" in kind:
-        if not isinstance(value, str) or not value:
-            raise SettingsError(f"{key}: expected a path")
-        return Path(value)
-    if "bool" in kind:
-        if not isinstance(value, bool):
-            raise SettingsError(f"{key}: expected true or false")
+    discord_token: str | None = Field(None, validation_alias="DISCORD_TOKEN")
+    api_token: str | None = Field(None, validation_alias="NEWSBOT_API_TOKEN")
+    log_salt: str | None = Field(None, validation_alias="NEWSBOT_LOG_SALT")
+    sources: Path | None = Field(None, validation_alias="NEWSBOT_SOURCES")
+    index: Path | None = Field(None, validation_alias="NEWSBOT_INDEX")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("discord_token", "api_token")
+    @classmethod
+    def _clean_token(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value != value.strip()):
+            what = "only whitespace" if not value.strip() else "whitespace (a newline?) around it"
+            raise ValueError(f"the token has {what}; set it to the token alone")
         return value
-    if kind.startswith("int"):
-        if not _is_int(value):
-            raise SettingsError(f"{key}: expected a whole number")
-        return int(value)
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise SettingsError(f"{key}: expected a number ≥ 0")
-        return float(value)
-    if not isinstance(value, str | int):
-        raise SettingsError(f"{key}: expected text")
-    return str(value)
 
 
-def _is_int(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, str) and value.isdigit()
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    fields = cls.__dataclass_fields__
-    values = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if key not in fields or (key in _SECTIONS and prefix):
-            raise SettingsError(f"{name}: unknown setting (known: {', '.join(fields)})")
-        if key in _SECTIONS:
-            if not isinstance(value, dict):
-                raise SettingsError(f"{name}: expected a mapping of settings")
-            values[key] = _build(_SECTIONS[key], value, f"{name}.")
-            continue
-        values[key] = _coerce(name, value, fields[key].default, str(fields[key].type))
-    return cls(**values)
-
-
-def load_settings(path: Path | None) -> Settings:
-    """Settings from ``path`` (defaults when ``path`` is None and config.yaml does not exist)."""
-    if path is None:
-        if not DEFAULT_CONFIG.exists():
-            return Settings()
-        path = DEFAULT_CONFIG
-    data = read_yaml(path, SettingsError) or {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"{path}: expected a mapping of settings")
+def environment() -> Environment:
+    """The environment variables (and ``.env``), checked; SettingsError names a bad one."""
     try:
-        settings = _build(Settings, data, "")
-    except SettingsError as exc:
-        raise SettingsError(f"{path}: {exc}") from None
-    if logging.getLevelName(settings.log_level.upper()) == f"Level {settings.log_level.upper()}":
-        raise SettingsError(f"{path}: log_level: {settings.log_level!r} is not a logging level")
-    if not 1 <= settings.discord.quotes_per_answer <= 10:
-        raise SettingsError(f"{path}: discord.quotes_per_answer: must be between 1 and 10")
-    if not 0 < settings.http.port < 65536:
-        raise SettingsError(f"{path}: http.port: must be between 1 and 65535")
-    return settings
-
-
-def read_env_file(path: Path = Path(".env")) -> dict[str, str]:
-    """KEY=value pairs of a git-ignored ``.env`` file (the environment wins over it)."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
+        return Environment()
+    except ValidationError as exc:
+        raise SettingsError(_first_error(exc, Environment)) from None
 
 
 def secret(name: str) -> str | None:
-    """A secret from the environment, else from ``.env``; never logged."""
-    return os.environ.get(name) or read_env_file().get(name) or None
+    """A secret by its variable name (``DISCORD_TOKEN``, …), from :func:`environment`."""
+    env = environment()
+    for field_name, info in Environment.model_fields.items():
+        if info.validation_alias == name:
+            return getattr(env, field_name)
+    raise KeyError(name)
+
+
+def _expected(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """What the field at ``loc`` accepts, in words (type and range), when it can be told."""
+    info = None
+    for part in loc:
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            break
+        info = fields[part]
+        model = info.annotation  # type: ignore[assignment]
+    if info is None:
+        return None
+    bounds = {
+        name: getattr(m, name)
+        for m in info.metadata
+        for name in ("ge", "gt", "le")
+        if hasattr(m, name)
+    }
+    kind = info.annotation
+    words = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+    noun = words.get(kind) if isinstance(kind, type) else None  # type: ignore[call-overload]
+    if noun is None:
+        return None
+    low = bounds.get("ge", bounds.get("gt"))
+    high = bounds.get("le")
+    if low is not None and high is not None:
+        return f"{noun} between {low} and {high}"
+    if "gt" in bounds:
+        return f"{noun} above {low}"
+    if low is not None:
+        return f"{noun} ≥ {low}"
+    return noun
+
+
+_BY_ERROR = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+_BY_ERROR |= {"string": "text", "path": "a path"}
+
+
+def _first_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One line for the first problem: the key, what it expects, and what it got."""
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    alias = {info.validation_alias: n for n, info in model.model_fields.items()}
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    if error["type"] == "extra_forbidden":
+        parent: Any = model
+        for part in loc[:-1]:
+            parent = parent.model_fields[part].annotation
+        known = ", ".join(parent.model_fields)
+        return f"{key}: unknown setting (known: {known})"
+    if loc and loc[0] in alias:
+        key = str(loc[0])
+    expected = _expected(model, loc) or _BY_ERROR.get(error["type"].split("_")[0])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if expected and error["type"] not in ("value_error", "literal_error"):
+        message = f"expected {expected}"
+    if error["type"] == "model_type":
+        message = "expected a mapping of settings"
+    if error["type"] == "literal_error":
+        message = f"expected one of {', '.join(LOG_LEVELS)}"
+    if "input" in error and key not in alias:
+        message += f" (got {error['input']!r})"
+    return f"{key}: {message}"
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Settings from ``path`` (defaults when ``path`` is None and config.yaml does not exist).
+
+    ``NEWSBOT_SOURCES`` and ``NEWSBOT_INDEX`` replace the file's ``sources`` and ``index``.
+    """
+    data: Any = {}
+    if path is not None or DEFAULT_CONFIG.exists():
+        path = path or DEFAULT_CONFIG
+        data = read_yaml(path, SettingsError) or {}
+        if not isinstance(data, dict):
+            raise SettingsError(f"{path}: expected a mapping of settings")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(f"{path}: {_first_error(exc, Settings)}") from None
+    env = environment()
+    paths = {k: v for k, v in (("sources", env.sources), ("index", env.index)) if v is not None}
+    return settings.model_copy(update=paths) if paths else settings

@@ -85,8 +85,8 @@ async def session(settings: Settings, **standin_kwargs: Any) -> AsyncIterator[Se
         async with DiscordStandIn(**standin_kwargs) as standin:
             with patch_discord(standin):
                 if settings.discord.guild_id is None:
-                    guild = dataclasses.replace(settings.discord, guild_id=standin.guild_id)
-                    settings = dataclasses.replace(settings, discord=guild)
+                    guild = settings.discord.model_copy(update={"guild_id": standin.guild_id})
+                    settings = settings.model_copy(update={"discord": guild})
                 bot = NewsBot(settings, service, latency_interval=0.2)
                 async with running_client(bot, standin, guild_ready_timeout=0.05):
                     yield Session(standin, bot, service, settings)
@@ -117,8 +117,8 @@ def standin_scenario(
         async with DiscordStandIn() as standin:
             settings = prepare(standin)
             service = await asyncio.to_thread(Service.open, settings)
-            guild = dataclasses.replace(settings.discord, guild_id=standin.guild_id)
-            bot = NewsBot(dataclasses.replace(settings, discord=guild), service)
+            guild = settings.discord.model_copy(update={"guild_id": standin.guild_id})
+            bot = NewsBot(settings.model_copy(update={"discord": guild}), service)
             try:
                 with patch_discord(standin):
                     async with running_client(bot, standin, guild_ready_timeout=0.05):

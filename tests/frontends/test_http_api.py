@@ -472,7 +472,7 @@ def test_serve_startup_errors_are_one_line(tmp_path: Path) -> None:
             results[name] = (proc.returncode, stderr)
     expected = {
         "port in use": f"error: cannot listen on 127.0.0.1:{busy}: ",
-        "bad config": f"error: {bad}: http.port: must be between 1 and 65535",
+        "bad config": f"error: {bad}: http.port: expected a whole number between 1 and 65535",
         "missing sources": "error: sources",
     }
     for name, (code, stderr) in results.items():
