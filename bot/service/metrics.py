@@ -1,256 +1,163 @@
-"""A small, thread-safe Prometheus registry (counters, gauges, histograms) written by hand.
+"""The service's Prometheus metrics, kept by prometheus_client in one registry per Service.
 
-Enough of the text exposition format (version 0.0.4) for ``GET /metrics`` without adding
-``prometheus_client`` as a dependency: labelled counters, settable or computed gauges, and
-cumulative histograms.
+:class:`Registry` creates each metric once by name (front ends add their own, such as HTTP request
+counts, without clashing when an app is made twice); gauges that describe the loaded index are
+read at scrape time through ``set_function``; ``render`` is the ``GET /metrics`` body.
 """
 
 from __future__ import annotations
 
-import math
+import datetime as dt
 import threading
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from bot import __version__
+
+if TYPE_CHECKING:
+    from bot.core.pipeline.engine import Engine
+    from bot.service.questionlog import QuestionLog
+
+# generate_latest writes the classic text format (our names are all legacy-valid ASCII).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-Labels = tuple[str, ...]
-GaugeFunction = Callable[[], float | None]
+prometheus_client.disable_created_metrics()  # no *_created series: nothing here needs them
 
-
-def format_value(value: float) -> str:
-    """A sample value as Prometheus writes it (integers without ``.0``, ±Inf, NaN)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return repr(float(value))
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    parts = [f'{n}="{_escape(str(v))}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-class _Metric:
-    """Name, help text, label names and a lock shared by every metric type."""
-
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.labelnames = tuple(labelnames)
-        self._lock = threading.Lock()
-
-    def _key(self, labelvalues: Sequence[str]) -> Labels:
-        if len(labelvalues) != len(self.labelnames):
-            raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {labelvalues}")
-        return tuple(str(v) for v in labelvalues)
-
-    def header(self) -> list[str]:
-        """The ``# HELP`` and ``# TYPE`` lines."""
-        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
-        return [f"# HELP {self.name} {help_text}", f"# TYPE {self.name} {self.kind}"]
-
-    def samples(self) -> list[str]:
-        """The sample lines (overridden by each type)."""
-        return []
-
-
-class Counter(_Metric):
-    """A monotonically increasing count per label set."""
-
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labelnames)
-        self._values: dict[Labels, float] = {}
-
-    def inc(self, *labelvalues: str, amount: float = 1.0) -> None:
-        """Add ``amount`` (default 1) to the count of this label set."""
-        key = self._key(labelvalues)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, *labelvalues: str) -> float:
-        """The current count of a label set (0 if never incremented)."""
-        with self._lock:
-            return self._values.get(self._key(labelvalues), 0.0)
-
-    def samples(self) -> list[str]:
-        """One line per label set seen."""
-        with self._lock:
-            items = sorted(self._values.items())
-        return [f"{self.name}{_labels(self.labelnames, k)} {format_value(v)}" for k, v in items]
-
-
-class Gauge(_Metric):
-    """A value that goes up and down: set directly, or computed by a function at scrape time."""
-
-    kind = "gauge"
-
-    def __init__(
-        self,
-        name: str,
-        help_text: str,
-        labelnames: Sequence[str] = (),
-        function: GaugeFunction | None = None,
-    ) -> None:
-        super().__init__(name, help_text, labelnames)
-        self._values: dict[Labels, float] = {}
-        self._function = function
-
-    def set(self, value: float, *labelvalues: str) -> None:
-        """Set the value of a label set."""
-        key = self._key(labelvalues)
-        with self._lock:
-            self._values[key] = float(value)
-
-    def inc(self, amount: float = 1.0, *labelvalues: str) -> None:
-        """Add ``amount`` (negative to subtract)."""
-        key = self._key(labelvalues)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def set_function(self, function: GaugeFunction | None) -> None:
-        """Compute the (unlabelled) value at scrape time; None from it means no sample."""
-        self._function = function
-
-    def value(self, *labelvalues: str) -> float | None:
-        """The current value of a label set (from the function when one is set)."""
-        if self._function is not None and not labelvalues:
-            return self._function()
-        with self._lock:
-            return self._values.get(self._key(labelvalues))
-
-    def samples(self) -> list[str]:
-        """One line per label set (or the function's value; nothing when it returns None)."""
-        if self._function is not None:
-            try:
-                value = self._function()
-            except Exception:  # a broken probe must not break the whole scrape
-                return []
-            return [] if value is None else [f"{self.name} {format_value(value)}"]
-        with self._lock:
-            items = sorted(self._values.items())
-        return [f"{self.name}{_labels(self.labelnames, k)} {format_value(v)}" for k, v in items]
-
-
-class Histogram(_Metric):
-    """Observations counted into cumulative buckets, with their sum and count."""
-
-    kind = "histogram"
-
-    def __init__(
-        self,
-        name: str,
-        help_text: str,
-        labelnames: Sequence[str] = (),
-        buckets: Sequence[float] = LATENCY_BUCKETS,
-    ) -> None:
-        super().__init__(name, help_text, labelnames)
-        self.buckets = tuple(sorted(buckets))
-        self._counts: dict[Labels, list[int]] = {}
-        self._sums: dict[Labels, float] = {}
-
-    def observe(self, value: float, *labelvalues: str) -> None:
-        """Record one observation."""
-        key = self._key(labelvalues)
-        with self._lock:
-            counts = self._counts.setdefault(key, [0] * (len(self.buckets) + 1))
-            slot = next((i for i, b in enumerate(self.buckets) if value <= b), len(self.buckets))
-            counts[slot] += 1
-            self._sums[key] = self._sums.get(key, 0.0) + value
-
-    def count(self, *labelvalues: str) -> int:
-        """How many observations a label set has."""
-        with self._lock:
-            return sum(self._counts.get(self._key(labelvalues), ()))
-
-    def samples(self) -> list[str]:
-        """``_bucket`` lines (cumulative, ending in +Inf), then ``_sum`` and ``_count``."""
-        lines: list[str] = []
-        with self._lock:
-            items = sorted((k, list(v), self._sums[k]) for k, v in self._counts.items())
-        for key, counts, total in items:
-            running = 0
-            for bound, n in zip((*self.buckets, math.inf), counts, strict=True):
-                running += n
-                le = f'le="{format_value(bound)}"'
-                lines.append(
-                    f"{self.name}_bucket{_labels(self.labelnames, key, le)} {format_value(running)}"
-                )
-            lines.append(f"{self.name}_sum{_labels(self.labelnames, key)} {format_value(total)}")
-            lines.append(f"{self.name}_count{_labels(self.labelnames, key)} {running}")
-        return lines
-
-
-M = TypeVar("M", bound=_Metric)
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 
 class Registry:
-    """The metrics of one process, in registration order; ``render`` is the /metrics body."""
+    """A CollectorRegistry whose metrics are made once per name and fetched after that."""
 
     def __init__(self) -> None:
-        self._metrics: dict[str, _Metric] = {}
+        self.collectors = CollectorRegistry()
+        self._made: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def register(self, metric: M) -> M:
-        """Add a metric, or return the one already registered under that name and type."""
+    def _make(
+        self, kind: type[M], name: str, help_text: str, labels: Sequence[str], **kw: Any
+    ) -> M:
         with self._lock:
-            known = self._metrics.get(metric.name)
+            known = self._made.get(name)
             if known is None:
-                self._metrics[metric.name] = metric
-                return metric
-        if type(known) is not type(metric) or known.labelnames != metric.labelnames:
-            raise ValueError(f"metric {metric.name} is already registered differently")
-        return known  # type: ignore[return-value]
+                known = kind(name, help_text, labels, registry=self.collectors, **kw)
+                self._made[name] = known
+        if not isinstance(known, kind):
+            raise ValueError(f"metric {name} is already registered as another type")
+        return known
 
-    def counter(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> Counter:
-        """Register (or fetch) a counter."""
-        return self.register(Counter(name, help_text, labelnames))
+    def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
+        """The counter called ``name`` (made on first use)."""
+        return self._make(Counter, name, help_text, labels)
 
-    def gauge(
-        self,
-        name: str,
-        help_text: str,
-        labelnames: Sequence[str] = (),
-        function: GaugeFunction | None = None,
-    ) -> Gauge:
-        """Register (or fetch) a gauge."""
-        return self.register(Gauge(name, help_text, labelnames, function))
+    def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
+        """The gauge called ``name`` (made on first use)."""
+        return self._make(Gauge, name, help_text, labels)
 
     def histogram(
         self,
         name: str,
         help_text: str,
-        labelnames: Sequence[str] = (),
+        labels: Sequence[str] = (),
         buckets: Sequence[float] = LATENCY_BUCKETS,
     ) -> Histogram:
-        """Register (or fetch) a histogram."""
-        return self.register(Histogram(name, help_text, labelnames, buckets))
+        """The histogram called ``name`` (made on first use)."""
+        return self._make(Histogram, name, help_text, labels, buckets=buckets)
 
-    def get(self, name: str) -> _Metric | None:
-        """A registered metric by name."""
-        with self._lock:
-            return self._metrics.get(name)
+    def value(self, name: str, **labels: str) -> float | None:
+        """One sample's current value (None when it has none), as a scrape would show it."""
+        return self.collectors.get_sample_value(name, labels)
 
-    def render(self) -> str:
+    def render(self) -> bytes:
         """Every metric in the Prometheus text format."""
-        with self._lock:
-            metrics = list(self._metrics.values())
-        lines: list[str] = []
-        for metric in metrics:
-            lines.extend(metric.header())
-            lines.extend(metric.samples())
-        return "\n".join(lines) + "\n"
+        return prometheus_client.generate_latest(self.collectors)
+
+
+class _Dropped(Collector):
+    """``newsbot_question_log_dropped_total``: read from the question log at scrape time."""
+
+    def __init__(self, log: Callable[[], QuestionLog]) -> None:
+        self._log = log
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "newsbot_question_log_dropped",
+            "Question log entries lost to write errors or a full queue.",
+            value=self._log().dropped,
+        )
+
+
+class ServiceMetrics:
+    """The metrics of the question service; front ends add their own to ``registry``."""
+
+    def __init__(
+        self, engine: Callable[[], Engine | None], question_log: Callable[[], QuestionLog]
+    ) -> None:
+        reg = self.registry = Registry()
+        reg.gauge("newsbot_build_info", "Version of newsbot.", ("version",)).labels(
+            __version__
+        ).set(1)
+        self.questions = reg.counter(
+            "newsbot_questions_total",
+            "Questions by front end and outcome (answered, abstained, rejected, error).",
+            ("frontend", "outcome"),
+        )
+        self.latency = reg.histogram(
+            "newsbot_question_latency_seconds",
+            "Time to answer a question, including the hop to the worker thread.",
+            ("frontend",),
+        )
+        self.in_flight = reg.gauge(
+            "newsbot_questions_in_flight", "Questions being answered right now."
+        )
+        self.reindexes = reg.counter(
+            "newsbot_reindex_total", "Index rebuilds requested through the service.", ("result",)
+        )
+        self.cache = reg.counter(
+            "newsbot_answer_cache_total", "Answer cache lookups by result (hit, miss).", ("result",)
+        )
+        self.last_build_seconds = reg.gauge(
+            "newsbot_index_last_build_seconds", "Duration of the last rebuild done by the service."
+        )
+        self.votes = reg.counter(
+            "newsbot_answer_votes_total",
+            "Votes on answers by front end and vote.",
+            ("frontend", "vote"),
+        )
+
+        def of_index(read: Callable[[Engine], float]) -> Callable[[], float]:
+            return lambda: 0.0 if (current := engine()) is None else float(read(current))
+
+        index_gauges = {
+            "newsbot_index_loaded": ("1 when an index is loaded.", lambda e: 1.0),
+            "newsbot_index_passages": ("Passages in the loaded index.", lambda e: e.index.size),
+            "newsbot_index_sources": (
+                "Sources in the loaded index.",
+                lambda e: len(e.index.sources),
+            ),
+            "newsbot_index_built_timestamp_seconds": (
+                "When the loaded index was built (Unix time, from its manifest; 0 if unknown).",
+                _built_at,
+            ),
+        }
+        for name, (help_text, read) in index_gauges.items():
+            reg.gauge(name, help_text).set_function(of_index(read))
+        reg.collectors.register(_Dropped(question_log))
+        self.discord_latency = reg.gauge(
+            "newsbot_discord_gateway_latency_seconds",
+            "Discord gateway heartbeat latency (set by the Discord front end).",
+        )
+
+
+def _built_at(engine: Engine) -> float:
+    stamp = engine.index.manifest.get("built_at")
+    try:
+        return dt.datetime.fromisoformat(str(stamp)).timestamp() if stamp else 0.0
+    except ValueError:
+        return 0.0

@@ -9,20 +9,17 @@ No HTTP or Discord code here.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from bot import __version__
 from bot.core.answer import Answer
 from bot.core.index import BuildReport, build_index, load_index
 from bot.core.lru import LruMap
 from bot.core.pipeline.engine import Engine, QuestionError, Tuning, describe_build
 from bot.core.sources import SourceMeta
 from bot.errors import Unavailable
-from bot.service.metrics import Registry
+from bot.service.metrics import ServiceMetrics
 from bot.service.questionlog import QuestionLog
 from bot.service.settings import Settings
 
@@ -36,80 +33,6 @@ _CacheKey = tuple[str, int, int, str | None]
 
 class ServiceUnavailable(Unavailable):
     """No index is loaded yet (or any more); the message says why."""
-
-
-class ServiceMetrics:
-    """The metrics of the question service; front ends may add their own to ``registry``."""
-
-    def __init__(self, service: Service) -> None:
-        reg = self.registry = Registry()
-        reg.gauge("newsbot_build_info", "Version of newsbot.", ("version",)).set(1, __version__)
-        self.questions = reg.counter(
-            "newsbot_questions_total",
-            "Questions by front end and outcome (answered, abstained, rejected, error).",
-            ("frontend", "outcome"),
-        )
-        self.latency = reg.histogram(
-            "newsbot_question_latency_seconds",
-            "Time to answer a question, including the hop to the worker thread.",
-            ("frontend",),
-        )
-        self.in_flight = reg.gauge(
-            "newsbot_questions_in_flight", "Questions being answered right now."
-        )
-        self.in_flight.set(0)
-        self.reindexes = reg.counter(
-            "newsbot_reindex_total", "Index rebuilds requested through the service.", ("result",)
-        )
-        self.cache = reg.counter(
-            "newsbot_answer_cache_total", "Answer cache lookups by result (hit, miss).", ("result",)
-        )
-        self.last_build_seconds = reg.gauge(
-            "newsbot_index_last_build_seconds", "Duration of the last rebuild done by the service."
-        )
-
-        def index_size(count: Callable[[Engine], int]) -> Callable[[], float | None]:
-            def value() -> float | None:
-                engine = service.current_engine
-                return None if engine is None else float(count(engine))
-
-            return value
-
-        def built_at() -> float | None:
-            engine = service.current_engine
-            stamp = engine.index.manifest.get("built_at") if engine else None
-            try:
-                return dt.datetime.fromisoformat(str(stamp)).timestamp() if stamp else None
-            except ValueError:
-                return None
-
-        reg.gauge("newsbot_index_loaded", "1 when an index is loaded.").set_function(
-            lambda: float(service.current_engine is not None)
-        )
-        reg.gauge(
-            "newsbot_index_passages",
-            "Passages in the loaded index.",
-            function=index_size(lambda engine: engine.index.size),
-        )
-        reg.gauge(
-            "newsbot_index_sources",
-            "Sources in the loaded index.",
-            function=index_size(lambda engine: len(engine.index.sources)),
-        )
-        reg.gauge(
-            "newsbot_index_built_timestamp_seconds",
-            "When the loaded index was built (Unix time, from its manifest).",
-            function=built_at,
-        )
-        reg.gauge(
-            "newsbot_question_log_dropped_total",
-            "Question log entries lost to write errors or a full queue.",
-            function=lambda: float(service.question_log.dropped),
-        )
-        self.discord_latency = reg.gauge(
-            "newsbot_discord_gateway_latency_seconds",
-            "Discord gateway heartbeat latency (set by the Discord front end).",
-        )
 
 
 class Service:
@@ -136,7 +59,7 @@ class Service:
         self._reindex_lock = asyncio.Lock()
         # Answers stay right while their engine is current: entries hold the engine that made them.
         self.cache: LruMap[_CacheKey, tuple[Engine, Answer]] = LruMap(cache_size)
-        self.metrics = ServiceMetrics(self)
+        self.metrics = ServiceMetrics(lambda: self._engine, lambda: self.question_log)
 
     @classmethod
     def open(
@@ -235,7 +158,7 @@ class Service:
         """:meth:`ask`, also returning the engine that answered (whose passage ids it uses)."""
         engine = self.engine
         metrics = self.metrics
-        metrics.in_flight.inc(1)
+        metrics.in_flight.inc()
         began = time.perf_counter()
         key: _CacheKey = (question, k, offset, context)
         found = self.cache.get(key)
@@ -245,13 +168,13 @@ class Service:
         outcome = "error"
         try:
             if answer is None:
-                metrics.cache.inc("miss")
+                metrics.cache.labels("miss").inc()
                 answer = await asyncio.to_thread(
                     engine.ask, question, k, context=context, offset=offset
                 )
                 self.cache[key] = (engine, answer)
             else:
-                metrics.cache.inc("hit")
+                metrics.cache.labels("hit").inc()
             outcome = "answered" if answer.answered else "abstained"
             return engine, answer
         except QuestionError as exc:
@@ -262,10 +185,10 @@ class Service:
             raise
         finally:
             seconds = time.perf_counter() - began
-            metrics.in_flight.inc(-1)
-            metrics.questions.inc(frontend, outcome)
+            metrics.in_flight.dec()
+            metrics.questions.labels(frontend, outcome).inc()
             if outcome in ("answered", "abstained"):
-                metrics.latency.observe(seconds, frontend)
+                metrics.latency.labels(frontend).observe(seconds)
             self.question_log.record(
                 frontend=frontend,
                 user_id=user_id,
@@ -297,11 +220,11 @@ class Service:
                 index = await asyncio.to_thread(load_index, self.index_dir)
                 engine = await asyncio.to_thread(Engine, index, None, self.tuning)
             except Exception:
-                self.metrics.reindexes.inc("failed")
+                self.metrics.reindexes.labels("failed").inc()
                 raise
             self._engine = engine  # one reference swap: questions in flight keep the old engine
             self.cache.clear()
-            self.metrics.reindexes.inc("ok")
+            self.metrics.reindexes.labels("ok").inc()
             self.metrics.last_build_seconds.set(report.seconds)
             logger.info("reindexed: %s", describe_build(report))
             return report

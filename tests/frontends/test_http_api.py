@@ -183,7 +183,10 @@ def test_unexpected_errors_are_json_500_with_the_traceback_only_in_the_log(
     assert body == {"error": "internal server error; the server log has the details", "status": 500}
     logged = [r for r in caplog.records if r.name == "bot.frontends.http_api.server" and r.exc_info]
     assert logged and "GET /api/ask" in logged[0].getMessage()
-    assert service.metrics.questions.value("http", "error") == 1
+    assert (
+        service.metrics.registry.value("newsbot_questions_total", frontend="http", outcome="error")
+        == 1
+    )
 
 
 def test_healthz_is_ok_with_an_index_and_503_without(settings: Settings) -> None:
@@ -257,16 +260,20 @@ def test_metrics_in_prometheus_text_format(service: Service, settings: Settings)
     lines = text.splitlines()
     sample = re.compile(r"[a-z_]+(\{[a-z_]+=\"[^\"]*\"(,[a-z_]+=\"[^\"]*\")*\})? \S+")
     assert all(line.startswith("# ") or sample.fullmatch(line) for line in lines), text
-    assert 'newsbot_questions_total{frontend="http",outcome="answered"} 2' in lines
-    assert 'newsbot_questions_total{frontend="http",outcome="abstained"} 1' in lines
-    assert 'newsbot_question_latency_seconds_count{frontend="http"} 3' in lines
-    assert 'newsbot_question_latency_seconds_bucket{frontend="http",le="+Inf"} 3' in lines
-    assert f"newsbot_index_passages {service.engine.index.size}" in lines
-    assert "newsbot_index_sources 2" in lines
+    assert 'newsbot_questions_total{frontend="http",outcome="answered"} 2.0' in lines
+    assert 'newsbot_questions_total{frontend="http",outcome="abstained"} 1.0' in lines
+    assert 'newsbot_question_latency_seconds_count{frontend="http"} 3.0' in lines
+    assert 'newsbot_question_latency_seconds_bucket{frontend="http",le="+Inf"} 3.0' in lines
+    assert f"newsbot_index_passages {service.engine.index.size}.0" in lines
+    assert "newsbot_index_sources 2.0" in lines
     assert any(line.startswith("newsbot_index_built_timestamp_seconds 1") for line in lines)
     assert "newsbot_discord_gateway_latency_seconds 0.042" in lines
     assert "# TYPE newsbot_question_latency_seconds histogram" in lines
-    assert 'newsbot_http_requests_total{route="/api/ask",status="200"} 3' in lines
+    assert 'newsbot_http_requests_total{route="/api/ask",status="200"} 3.0' in lines
+    assert "newsbot_question_log_dropped_total 0.0" in lines
+    assert "# TYPE newsbot_question_log_dropped_total counter" in lines
+    assert "newsbot_index_loaded 1.0" in lines
+    assert not any("_created" in line for line in lines)
 
 
 def test_bearer_token_protects_the_api_only(
@@ -326,7 +333,7 @@ def test_reindex_swaps_the_engine_while_questions_are_answered(
     assert service.engine is not old
     assert len(old.sources()) == 2  # the old engine is untouched and still answers
     assert old.ask(ANSWERABLE).answered
-    assert service.metrics.reindexes.value("ok") == 1
+    assert service.metrics.registry.value("newsbot_reindex_total", result="ok") == 1
 
 
 def test_repeated_questions_come_from_the_cache_until_a_reindex(
@@ -343,8 +350,10 @@ def test_repeated_questions_come_from_the_cache_until_a_reindex(
     first, second, third, other_k, after = run(scenario())
     assert first == second == third == after
     assert len(other_k["results"]) == 1
-    assert service.metrics.cache.value("hit") == 2
-    assert service.metrics.cache.value("miss") == 3  # first, k=1, and after the reindex
+    assert service.metrics.registry.value("newsbot_answer_cache_total", result="hit") == 2
+    assert (
+        service.metrics.registry.value("newsbot_answer_cache_total", result="miss") == 3
+    )  # first, k=1, and after the reindex
     service.question_log.flush()
     assert settings.question_log.path is not None
     logged = settings.question_log.path.read_text(encoding="utf-8").splitlines()
@@ -369,10 +378,10 @@ def test_shutdown_finishes_requests_in_flight(service: Service, settings: Settin
 
             asked = [asyncio.ensure_future(ask()) for _ in range(10)]
             for _ in range(500):  # wait until all ten are inside the service, blocked
-                if service.metrics.in_flight.value() == 10:
+                if service.metrics.registry.value("newsbot_questions_in_flight") == 10:
                     break
                 await asyncio.sleep(0.01)
-            assert service.metrics.in_flight.value() == 10
+            assert service.metrics.registry.value("newsbot_questions_in_flight") == 10
             stopping = asyncio.ensure_future(runner.cleanup())
             await asyncio.sleep(0.2)
             try:

@@ -128,7 +128,7 @@ async def handle_health(request: web.Request) -> web.Response:
 async def handle_metrics(request: web.Request) -> web.Response:
     """``GET /metrics``: Prometheus text format."""
     body = request.app[SERVICE].metrics.registry.render()
-    return web.Response(body=body.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 def _route(request: web.Request) -> str:
@@ -150,8 +150,8 @@ def _middlewares(service: Service) -> list[Any]:
         began = time.perf_counter()
         response = await handler(request)
         route = _route(request)
-        requests.inc(route, str(response.status))
-        seconds.observe(time.perf_counter() - began, route)
+        requests.labels(route, str(response.status)).inc()
+        seconds.labels(route).observe(time.perf_counter() - began)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
