@@ -109,3 +109,121 @@ async def serving(
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+# --- evaluation sets (issue 9) ----------------------------------------------------------------
+
+SQUAD_ARTICLES = {
+    "Lighthouses": [
+        (
+            "The Bell Rock Lighthouse stands off the coast of Angus, Scotland. It was built "
+            "between 1807 and 1810 by Robert Stevenson.",
+            [("Who built the Bell Rock Lighthouse?", "Robert Stevenson")],
+            ["Who painted the Bell Rock Lighthouse?"],
+        ),
+        (
+            "Its light can be seen from 35 nautical miles away. The tower is 35 metres tall.",
+            [("How tall is the tower of the lighthouse?", "35 metres")],
+            ["How many keepers lived in the tower?"],
+        ),
+    ],
+    "Volcanoes": [
+        (
+            "Mount Etna is an active stratovolcano on the east coast of Sicily, Italy.",
+            [("On which island is Mount Etna?", "Sicily")],
+            ["When did Mount Etna last erupt?"],
+        ),
+    ],
+}
+
+
+def write_squad(path: Path, articles: dict[str, list] | None = None) -> Path:
+    """A SQuAD 2.0 JSON file: ``title → [(context, [(question, answer)], [impossible q])]``."""
+    import json
+
+    data = []
+    for title, paragraphs in (SQUAD_ARTICLES if articles is None else articles).items():
+        rows = []
+        for n, (context, answerable, impossible) in enumerate(paragraphs):
+            qas = [
+                {
+                    "id": f"{title}-{n}-a{i}",
+                    "question": q,
+                    "answers": [{"text": a, "answer_start": context.index(a)}] * 2,
+                    "is_impossible": False,
+                }
+                for i, (q, a) in enumerate(answerable)
+            ]
+            qas += [
+                {
+                    "id": f"{title}-{n}-u{i}",
+                    "question": q,
+                    "answers": [],
+                    "plausible_answers": [{"text": "x", "answer_start": 0}],
+                    "is_impossible": True,
+                }
+                for i, q in enumerate(impossible)
+            ]
+            rows.append({"context": context, "qas": qas})
+        data.append({"title": title, "paragraphs": rows})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": "v2.0", "data": data}), encoding="utf-8")
+    return path
+
+
+ARCHIVE_ROWS = [
+    {
+        "id": "business/001",
+        "category": "business",
+        "title": "Bakery chain expands",
+        "text": "A bakery chain opened 40 new shops in Leeds.\n\nIts chief executive is "
+        "Mary Baker.\n",
+    },
+    {
+        "id": "sport/001",
+        "category": "sport",
+        "title": "Rowing club wins",
+        "text": "The Henley rowing club won the regatta by two lengths.\n",
+    },
+]
+
+QUESTION_FILES = {
+    "eval/questions.yaml": """\
+        questions:
+          - {q: "How many Japanese lived on the islands?", expect: ["17,000"], kind: factoid}
+          - {q: "What does sourdough need?", expect: ["starter"], kind: factoid}
+          - {q: "Who won the 1966 World Cup?", expect: [], kind: offtopic}
+        """,
+    "eval/archive_questions.yaml": """\
+        questions:
+          - {q: "how many shops did the bakery open", expect: ["40 new shops"], kind: factoid}
+          - {q: "who won the regatta", expect: ["Henley"], kind: factoid}
+          - {q: "what is the capital of peru", expect: [], kind: offtopic}
+        """,
+    "eval/chat_calibration.yaml": """\
+        questions:
+          - {q: "visa free visits suspended", expect: ["visa-free"], kind: factoid}
+        """,
+    "eval/archive_calibration.yaml": """\
+        questions:
+          - {q: "bakery chief executive", expect: ["Mary Baker"], kind: factoid}
+        """,
+}
+
+
+def write_eval_workspace(root: Path, shared: bool = True) -> Path:
+    """A repository-like folder ``root/repo`` (sources/, eval/) and, if asked, ``root/shared``."""
+    import json
+
+    repo = root / "repo"
+    write_corpus(repo / "sources")
+    (repo / "eval").mkdir()
+    write_corpus(repo, QUESTION_FILES)
+    if shared:
+        data = root / "shared"
+        write_corpus(data / "eval", {"dev_questions.yaml": QUESTION_FILES["eval/questions.yaml"]})
+        write_squad(data / "data" / "squad2" / "dev-v2.0.json")
+        rows = "".join(json.dumps(row) + "\n" for row in ARCHIVE_ROWS)
+        (data / "data" / "bbc_news").mkdir(parents=True)
+        (data / "data" / "bbc_news" / "articles.jsonl").write_text(rows, encoding="utf-8")
+    return repo

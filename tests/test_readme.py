@@ -37,3 +37,22 @@ def test_the_example_answer_is_what_the_command_prints() -> None:
     result = run_cli("ask", question)
     assert result.returncode == 0, result.stderr
     assert result.stdout == shown
+
+
+def test_the_evaluation_table_has_the_columns_and_sets_the_command_prints() -> None:
+    """Not the numbers (they come from a real run): the layout and the reported sets."""
+    from bot.evaluation.runner import TRADEOFF_KNOB
+    from bot.evaluation.sets import REGISTRY, REPORT
+    from bot.evaluation.tables import BASELINE_LABEL, BEGIN, CURVE_HEADER, END, HEADER
+
+    block = README[README.index(BEGIN) + len(BEGIN) : README.index(END)].strip().splitlines()
+    table = block[: block.index("")]
+    assert table[0] == "| " + " | ".join(HEADER) + " |"
+    labels = [line.split(" | ")[0].removeprefix("| ") for line in table[2:]]
+    expected = []
+    for s in REGISTRY:
+        if s.purpose == REPORT:
+            expected += [s.title, BASELINE_LABEL] if s.name == "squad2" else [s.title]
+    assert labels == expected
+    curve = [line for line in block if line.startswith(f"| {TRADEOFF_KNOB} |")]
+    assert curve == ["| " + " | ".join((TRADEOFF_KNOB, *CURVE_HEADER)) + " |"]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.core.answer import Answer
 from bot.core.bm25 import VARIANTS, BM25Params
 from bot.core.index import build_index, load_index
 from bot.core.pipeline.engine import Engine, Tuning
@@ -34,6 +36,7 @@ class EvalQuestion:
     question: str
     expect: tuple[str, ...]
     kind: str
+    id: str = ""  # a stable id where the set has one (SQuAD's question ids)
 
     @property
     def answerable(self) -> bool:
@@ -43,11 +46,22 @@ class EvalQuestion:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """One question's outcome: rank of the first hit (None if none), and whether it answered."""
+    """One question's outcome: rank of the first hit (None if none), and whether it answered.
+
+    ``answer`` is the engine's whole answer (quotes, scores, terms, whatever the pipeline adds),
+    kept for fitting the abstention model; ``seconds`` is the time the engine took.
+    """
 
     item: EvalQuestion
     answered: bool
     rank: int | None
+    answer: Answer | None = None
+    seconds: float = 0.0
+
+    @property
+    def missed(self) -> bool:
+        """Wrongly answered or declined, or answered without a hit in the first quote."""
+        return self.answered != self.item.answerable or (self.item.answerable and self.rank != 1)
 
 
 @dataclass(frozen=True)
@@ -116,18 +130,24 @@ def _normalize(text: str) -> str:
     return " ".join(text.replace("’", "'").casefold().split())
 
 
+def hit_rank(item: EvalQuestion, texts: Iterable[str]) -> int | None:
+    """The 1-based position of the first text holding an expected string, or None."""
+    wanted = [_normalize(e) for e in item.expect]
+    for position, text in enumerate(texts, start=1):
+        if any(w in _normalize(text) for w in wanted):
+            return position
+    return None
+
+
 def evaluate(engine: Engine, questions: Iterable[EvalQuestion], k: int = 3) -> EvalReport:
     """Ask every question and score the quotes."""
     results = []
     for item in questions:
+        began = time.perf_counter()
         answer = engine.ask(item.question, k=k)
-        rank = None
-        wanted = [_normalize(e) for e in item.expect]
-        for position, quote in enumerate(answer.quotes, start=1):
-            if any(w in _normalize(quote.text) for w in wanted):
-                rank = position
-                break
-        results.append(EvalResult(item, answer.answered, rank))
+        seconds = time.perf_counter() - began
+        rank = hit_rank(item, (quote.text for quote in answer.quotes))
+        results.append(EvalResult(item, answer.answered, rank, answer, seconds))
     return EvalReport(tuple(results))
 
 
@@ -165,3 +185,26 @@ def sweep(
             engine = Engine(load_index(index_dir), tuning=tuning)
             rows.append((params, evaluate(engine, questions)))
     return rows
+
+
+@dataclass(frozen=True)
+class TradeoffPoint:
+    """The engine with one abstention setting: how much it answers and declines."""
+
+    value: float
+    report: EvalReport
+
+
+def tradeoff(
+    engine: Engine, questions: list[EvalQuestion], knob: str, values: Iterable[float]
+) -> list[TradeoffPoint]:
+    """Declined-unanswerable against answered-answerable as one abstention setting varies.
+
+    ``knob`` names a field of the engine's :class:`Tuning` (the threshold its gate applies).
+    """
+    points = []
+    for value in values:
+        tuning = dataclasses.replace(engine.tuning, **{knob: value})
+        probe = Engine(engine.index, engine.synonyms, tuning)
+        points.append(TradeoffPoint(value, evaluate(probe, questions)))
+    return points

@@ -51,6 +51,10 @@ def test_boilerplate_is_gone(phrase: str) -> None:
         assert phrase.lower() not in path.read_text(encoding="utf-8").lower(), path.name
 
 
+needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"{SEEDS} is absent (../shared)")
+
+
+@needs_seeds
 def test_every_paragraph_comes_verbatim_from_its_seed() -> None:
     """Nothing invented: each block of article text appears word for word in the raw page."""
     sources, _ = load_sources(SOURCES)
@@ -62,6 +66,7 @@ def test_every_paragraph_comes_verbatim_from_its_seed() -> None:
                 assert _words(line) in seed, (source.meta.id, line[:60])
 
 
+@needs_seeds
 def test_metadata_is_only_what_the_pages_state() -> None:
     sources, _ = load_sources(SOURCES)
     by_id = {s.meta.id: s.meta for s in sources}

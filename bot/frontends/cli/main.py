@@ -20,6 +20,7 @@ from bot import __version__
 from bot.core.index import build_index
 from bot.core.pipeline.engine import Engine, QuestionError, describe_build
 from bot.errors import BadInput, NewsbotError
+from bot.frontends.cli.eval_command import add_eval_arguments
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -151,52 +152,6 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    """Score the evaluation set (or compare BM25 settings with --sweep)."""
-    from bot.core.pipeline.engine import Tuning
-    from bot.evaluation.scoring import calibrate, evaluate, load_questions, sweep, sweep_grid
-
-    questions = load_questions(args.questions)
-    if args.calibrate:
-        print(
-            f"{'coverage':>8} {'score':>6} {'abst':>6} {'hit@3':>6} "
-            f"{'answered':>9} {'abstained':>9}"
-        )
-        for coverage, min_score, report in calibrate(_engine(args), questions):
-            f = report.figures()
-            print(
-                f"{coverage:8} {min_score:6} {f['abstention_accuracy']:6.3f} {f['hit@3']:6.3f} "
-                f"{f['answered_when_answerable']:9.3f} {f['abstained_when_unanswerable']:9.3f}"
-            )
-        return EXIT_OK
-    if args.sweep:
-        print(f"{'variant':8} {'k1':>4} {'b':>5} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'abst':>6}")
-        for params, report in sweep(args.sources, questions, sweep_grid(), Tuning()):
-            f = report.figures()
-            print(
-                f"{params.variant:8} {params.k1:4} {params.b:5} {f['hit@1']:6.3f} "
-                f"{f['hit@3']:6.3f} {f['mrr']:6.3f} {f['abstention_accuracy']:6.3f}"
-            )
-        return EXIT_OK
-    report = evaluate(_engine(args), questions, k=3)
-    figures = report.figures()
-    if args.json:
-        print(json.dumps(figures))
-        return EXIT_OK
-    for key, value in figures.items():
-        print(f"{key:28} {value}")
-    misses = [
-        r
-        for r in report.results
-        if r.answered != r.item.answerable or (r.item.answerable and r.rank != 1)
-    ]
-    if misses and args.verbose:
-        print("\nmissed (no hit at rank 1, or wrongly answered / abstained):")
-        for r in misses:
-            print(f"  [{r.item.kind}] rank={r.rank} answered={r.answered}: {r.item.question}")
-    return EXIT_OK
-
-
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     """A command implemented in a module that is imported only when the command runs."""
 
@@ -238,13 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     sources.add_argument("--json", action="store_true", help="print JSON")
     sources.set_defaults(func=cmd_sources)
 
-    ev = sub.add_parser("eval", parents=[common], help="score the evaluation set")
-    ev.add_argument("--questions", type=Path, default=Path("eval/questions.yaml"))
-    ev.add_argument("--sweep", action="store_true", help="compare BM25 variants and parameters")
-    ev.add_argument("--calibrate", action="store_true", help="compare abstention thresholds")
-    ev.add_argument("--json", action="store_true", help="print the figures as JSON")
-    ev.add_argument("-v", "--verbose", action="store_true", help="list the questions missed")
-    ev.set_defaults(func=cmd_eval)
+    ev = sub.add_parser("eval", parents=[common], help="score the evaluation sets side by side")
+    add_eval_arguments(ev)
+    ev.set_defaults(func=_lazy("bot.frontends.cli.eval_command", "eval_command"))
 
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("--config", type=Path, default=None, help="settings YAML (config.yaml)")

@@ -1,0 +1,117 @@
+"""``python -m bot eval`` end to end, in a subprocess, over small generated sets and corpora."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli, write_eval_workspace
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository-like folder with ../shared beside it holding tiny SQuAD, BBC and dev sets."""
+    return write_eval_workspace(tmp_path_factory.mktemp("eval"))
+
+
+def test_one_run_scores_every_report_set_side_by_side(repo: Path) -> None:
+    result = run_cli("eval", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("| set | purpose | corpus | questions (answerable + not) | hit@1")
+    rows = [line.split(" | ")[0].lstrip("| ") for line in lines[2:7]]
+    assert rows == [
+        "own (eval/questions.yaml)",
+        "dev (../shared/eval)",
+        "SQuAD 2.0",
+        "· plain rank-bm25 (whole paragraphs, top 3, never declines)",
+        "archive (BBC News)",
+    ]
+    squad = lines[4].split(" | ")
+    assert squad[2:4] == ["2 sources, 2 passages", "3 + 3"]
+    assert "`min_coverage` varies" in result.stdout  # the trade-off curve
+    for name in ("own", "dev", "squad2", "archive"):
+        assert f"{name}: " in result.stderr and " questions in " in result.stderr
+    assert "calibration" not in result.stdout
+
+
+def test_json_holds_figures_baseline_curve_and_timings(repo: Path) -> None:
+    result = run_cli("eval", "--json", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    sets = json.loads(result.stdout)["sets"]
+    assert list(sets) == ["own", "dev", "squad2", "archive"]
+    own = sets["own"]
+    assert own["questions"] == 3 and own["hit@3"] == 1.0 and own["abstention_accuracy"] == 1.0
+    squad = sets["squad2"]
+    assert squad["rank_bm25"]["hit@3"] == 1.0 and squad["rank_bm25"]["questions"] == 3
+    points = squad["tradeoff"]["points"]
+    assert squad["tradeoff"]["knob"] == "min_coverage" and len(points) >= 5
+    declined = [p["abstained_when_unanswerable"] for p in points]
+    assert declined == sorted(declined)  # a stricter gate never declines fewer
+    assert set(squad["seconds"]) >= {"prepare", "index", "ask", "rank-bm25", "curve"}
+    assert sets["archive"]["sources"] == 2 and sets["archive"]["hit@1"] == 1.0
+
+
+def test_second_run_reuses_the_built_corpora_and_indexes(repo: Path) -> None:
+    run_cli("eval", "--no-curve", cwd=repo)
+    again = run_cli("eval", "--no-curve", cwd=repo)
+    assert again.returncode == 0, again.stderr
+    assert "Rebuilding" not in again.stderr and "wrote" not in again.stderr
+    assert (repo / ".cache" / "eval" / "squad2" / "index" / "manifest.json").is_file()
+
+
+def test_calibration_sets_are_scored_by_the_same_command(repo: Path) -> None:
+    result = run_cli("eval", "--sets", "calibration", "--json", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    sets = json.loads(result.stdout)["sets"]
+    assert sets["chat-calibration"]["hit@1"] == 1.0
+    assert sets["archive-calibration"]["hit@1"] == 1.0
+    assert sets["squad2-calibration"]["questions"] == 0  # the tiny set is all in the sample
+
+
+def test_verbose_lists_misses_per_set(repo: Path) -> None:
+    result = run_cli("eval", "--sets", "squad2", "--no-curve", "-v", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert "squad2: missed (no hit at rank 1, or wrongly answered / declined):" in result.stdout
+
+
+def test_without_shared_each_shared_set_is_skipped_in_one_line(tmp_path: Path) -> None:
+    repo = write_eval_workspace(tmp_path, shared=False)
+    result = run_cli("eval", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    absent = "(../shared is absent)"
+    assert f"dev: skipped — ../shared/eval/dev_questions.yaml not found {absent}" in result.stderr
+    assert f"squad2: skipped — ../shared/data/squad2/dev-v2.0.json not found {absent}" in (
+        result.stderr
+    )
+    assert "archive: skipped — ../shared/data/bbc_news/articles.jsonl" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.count("\n| ") == 2  # the table holds the own set alone
+
+
+def test_questions_file_scores_one_file_over_sources(repo: Path) -> None:
+    result = run_cli("eval", "--questions", "eval/questions.yaml", "--json", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    sets = json.loads(result.stdout)["sets"]
+    assert list(sets) == ["questions"] and sets["questions"]["questions"] == 3
+
+
+def test_unknown_set_is_a_usage_error(repo: Path) -> None:
+    result = run_cli("eval", "--sets", "own,nope", cwd=repo)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: unknown evaluation set 'nope'; choose from report")
+
+
+def test_update_writes_the_table_between_the_markers(repo: Path) -> None:
+    target = repo / "NOTES.md"
+    target.write_text("# Notes\n<!-- eval-table:begin -->\nold\n<!-- eval-table:end -->\nend\n")
+    result = run_cli("eval", "--sets", "own", "--update", "NOTES.md", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    text = target.read_text()
+    assert "old" not in text and text.endswith("<!-- eval-table:end -->\nend\n")
+    assert result.stdout.strip() in text
+    target.write_text("no markers\n")
+    bad = run_cli("eval", "--sets", "own", "--update", "NOTES.md", cwd=repo)
+    assert bad.returncode == 2 and "markers" in bad.stderr and target.read_text() == "no markers\n"
