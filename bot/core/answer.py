@@ -38,6 +38,18 @@ def source_json(meta: SourceMeta) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Correction:
+    """A word of the question read as another ("did you mean")."""
+
+    original: str
+    corrected: str
+
+    def to_json(self) -> dict[str, str]:
+        """``{"from": …, "to": …}``."""
+        return {"from": self.original, "to": self.corrected}
+
+
+@dataclass(frozen=True)
 class Quote:
     """One passage quoted verbatim, with what matched and where it comes from.
 
@@ -85,6 +97,8 @@ class Answer:
     more: bool = False
     offset: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    corrections: tuple[Correction, ...] = ()
+    reason: str | None = None  # why it declined, in one line
 
     @property
     def agreeing_sources(self) -> int:
@@ -104,4 +118,6 @@ class Answer:
             "sources_searched": self.sources_searched,
             "sources_agreeing": self.agreeing_sources,
             "more": self.more,
+            "corrections": [c.to_json() for c in self.corrections],
+            "reason": self.reason,
         }

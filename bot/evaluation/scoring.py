@@ -166,7 +166,10 @@ def calibrate(
     rows = []
     for coverage in (0.3, 0.4, 0.5, 0.6, 0.7):
         for min_score in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25):
-            tuning = dataclasses.replace(engine.tuning, min_coverage=coverage, min_score=min_score)
+            gate = dataclasses.replace(
+                engine.tuning.answerability, min_coverage=coverage, min_score=min_score
+            )
+            tuning = dataclasses.replace(engine.tuning, answerability=gate)
             probe = Engine(engine.index, engine.synonyms, tuning)
             rows.append((coverage, min_score, evaluate(probe, questions)))
     return rows

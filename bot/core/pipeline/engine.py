@@ -1,17 +1,14 @@
 """The query handler every front end calls: question in, ranked verbatim quotes (or abstention) out.
 
-Retrieval is BM25 over passages; on top of it the engine decides whether anything is relevant
-enough to quote (abstention), prefers the best passage from different sources (diversity), folds
-near-identical passages from other sources into "also reported by", and marks the matched words
-and the best-matching sentence of each quote.
+It composes the answer pipeline's stages, each a module with its own settings: understand the
+question (``question``), fetch BM25 candidates (``retrieve``), gather where the question's words
+occur in them (``match``), combine the signals (``rerank``), decide whether anything answers
+(``answerability``), let other sources speak (``diversify``) and quote verbatim (``quote``).
 """
 
 from __future__ import annotations
 
-import math
 import time
-import unicodedata
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,69 +16,47 @@ from pathlib import Path
 import numpy as np
 
 from bot.core import bm25
-from bot.core.answer import NOT_FOUND, Answer, Quote
-from bot.core.index import (
-    BuildReport,
-    Index,
-    IndexMissing,
-    build_index,
-    load_index,
-    staleness,
+from bot.core.answer import NOT_FOUND, Answer
+from bot.core.backend import IndexBackend
+from bot.core.index import BuildReport, Index, IndexMissing, build_index, load_index, staleness
+from bot.core.pipeline.answerability import AnswerabilitySettings, judge
+from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
+from bot.core.pipeline.match import concept_weights, gather, similarities
+from bot.core.pipeline.question import (
+    MAX_QUESTION_CHARS,
+    QuestionSettings,
+    parse_question,
+    understand,
 )
-from bot.core.passages import sentence_spans
+from bot.core.pipeline.quote import quote
+from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
+from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
 from bot.core.sources import SourceMeta
 from bot.core.synonyms import Synonyms, load_synonyms
-from bot.core.tokenizer import iter_tokens, tokenize
 from bot.errors import QuestionError, QuestionTooLong
 
-MAX_QUESTION_CHARS = 1000
-_TERMS_CACHE = 20_000  # passages whose term counts an engine keeps
+__all__ = [
+    "MAX_QUESTION_CHARS",
+    "Engine",
+    "QuestionError",
+    "QuestionTooLong",
+    "Tuning",
+    "describe_build",
+    "open_index",
+    "parse_question",
+]
 
 
 @dataclass(frozen=True)
 class Tuning:
-    """Retrieval settings, chosen with ``python -m bot eval`` (see README, "Evaluation")."""
+    """Every stage's settings, chosen with ``python -m bot eval`` (see README, "Evaluation")."""
 
     bm25: bm25.BM25Params = field(default_factory=bm25.BM25Params)
-    kind_weight: tuple[tuple[str, float], ...] = (
-        ("body", 1.0),
-        ("caption", 0.8),
-        ("references", 0.5),
-        ("note", 0.5),
-    )
-    synonym_weight: float = 0.5  # query weight of a term added by the synonyms file
-    context_weight: float = 0.3  # query weight of a term from the earlier question (follow-ups)
-    min_coverage: float = 0.5  # share of the question's idf mass a quote must match
-    min_score: float = 0.1  # quote score / the best score the question could reach
-    min_relative: float = 0.3  # later quotes must score at least this share of the best
-    duplicate_similarity: float = 0.5  # cosine above which a passage repeats one already quoted
-    agreement_similarity: float = 0.2  # cosine above which another source "also reports" a quote
-    pool: int = 40  # candidates considered for diversity and abstention
-
-
-def parse_question(question: str) -> tuple[str, list[str]]:
-    """The question ready to search and its terms, or QuestionError saying what is wrong."""
-    controls = sorted(
-        {c for c in question if unicodedata.category(c) == "Cc" and c not in "\t\n\r"}
-    )
-    if controls:
-        names = ", ".join(f"U+{ord(c):04X}" for c in controls[:3])
-        raise QuestionError(f"the question contains control characters ({names}); remove them")
-    question = " ".join(question.split())
-    if not question:
-        raise QuestionError("the question is empty; ask something about the articles")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionTooLong(
-            f"the question is too long ({len(question):,} characters; the limit is "
-            f"{MAX_QUESTION_CHARS:,}); ask it in fewer words"
-        )
-    words = tokenize(question)
-    if not words:
-        raise QuestionError(
-            "the question has no searchable words (only stop words or punctuation); "
-            "ask with words that might appear in the articles"
-        )
-    return question, words
+    question: QuestionSettings = field(default_factory=QuestionSettings)
+    retrieve: RetrieveSettings = field(default_factory=RetrieveSettings)
+    rerank: RerankSettings = field(default_factory=RerankSettings)
+    answerability: AnswerabilitySettings = field(default_factory=AnswerabilitySettings)
+    diversify: DiversifySettings = field(default_factory=DiversifySettings)
 
 
 def open_index(
@@ -117,34 +92,24 @@ def describe_build(report: BuildReport) -> str:
     )
 
 
-@dataclass
-class _Candidate:
-    passage: int
-    score: float
-    text: str
-    terms: Counter[str]
-    coverage: float
-    also: list[SourceMeta] = field(default_factory=list)
-
-
 class Engine:
     """Answers questions from one loaded index. Immutable: swap in a new Engine to reindex."""
 
     def __init__(
-        self, index: Index, synonyms: Synonyms | None = None, tuning: Tuning | None = None
+        self,
+        index: Index,
+        synonyms: Synonyms | None = None,
+        tuning: Tuning | None = None,
+        semantic: SemanticScorer | None = None,
     ) -> None:
         self.index = index
+        self.backend = IndexBackend(index)
         self.synonyms = synonyms if synonyms is not None else load_synonyms()
         self.tuning = tuning or Tuning()
-        self._kind_weight = index.kind_multiplier(dict(self.tuning.kind_weight))
+        self.semantic = semantic
         params = self.tuning.bm25
         # What one query term can add at most (tf → ∞), per unit of idf: normalises scores.
         self._best_term_weight = params.k1 + 1 + (params.delta if params.variant == "plus" else 0)
-        self._terms: dict[int, tuple[str, Counter[str]]] = {}
-        n = max(index.size, 1)
-        self._unknown_idf = max(
-            float(np.max(index.idf, initial=0.0)), math.log(1 + (n + 0.5) / 0.5)
-        )
 
     @classmethod
     def open(
@@ -164,164 +129,61 @@ class Engine:
 
     def surrounding(self, passage: int, before: int = 1, after: int = 1) -> list[tuple[int, str]]:
         """The passage with its neighbours in the same source, for "show the full passage"."""
-        source = self.index.passage_source[passage]
-        ids = range(max(0, passage - before), min(self.index.size, passage + after + 1))
-        return [(i, self.index.text(i)) for i in ids if self.index.passage_source[i] == source]
-
-    def _idf(self, term: str) -> float:
-        tid = self.index.vocabulary.get(term)
-        return float(self.index.idf[tid]) if tid is not None else self._unknown_idf
-
-    def search(self, terms: dict[str, float], k: int) -> list[tuple[int, float]]:
-        """The ``k`` best passages containing a query term, by kind-weighted BM25 score."""
-        vocab = self.index.vocabulary
-        known = [(vocab[t], w) for t, w in terms.items() if t in vocab]
-        ids, scores = bm25.search(
-            self.index.postings,
-            [t for t, _ in known],
-            [w for _, w in known],
-            k,
-            self._kind_weight,
-            fill=False,
-        )
-        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+        ids = np.arange(max(0, passage - before), min(self.backend.size, passage + after + 1))
+        same = self.backend.source_of(ids) == self.backend.source_of(np.array([passage]))[0]
+        return [(int(i), self.backend.text(int(i))) for i in ids[same]]
 
     def ask(
         self, question: str, k: int = 3, *, context: str | None = None, offset: int = 0
     ) -> Answer:
         """Answer a question with up to ``k`` quotes (skipping the first ``offset``, for "More")."""
         began = time.perf_counter()
-        question, words = parse_question(question)
-        tuning = self.tuning
-        context_terms = set(tokenize(context)) if context else set()
-        related = self.synonyms.expand(words)
-        weights: dict[str, float] = dict(Counter(words))
-        for extra in related.values():
-            for term in extra:
-                weights[term] = max(weights.get(term, 0.0), tuning.synonym_weight)
-        for term in context_terms:
-            weights[term] = max(weights.get(term, 0.0), tuning.context_weight)
-        hits = self.search(weights, tuning.pool)
+        tuning, backend = self.tuning, self.backend
+        asked = understand(question, backend, self.synonyms, tuning.question, context)
+        understood = time.perf_counter()
+        found = retrieve(asked, backend, tuning.retrieve)
         searched = time.perf_counter()
-        concepts = {t: {t} | related.get(t, set()) for t in dict.fromkeys(words)}
-        ideal = sum(self._idf(t) for t in words) * self._best_term_weight
-        weighted = {t: (alts, self._idf(t)) for t, alts in concepts.items()}
-        total = sum(weight for _, weight in weighted.values())
-        candidates = [self._candidate(p, score, weighted, total) for p, score in hits]
-        best = candidates[0].score if candidates else 0.0
-        relevant = [
-            c
-            for c in candidates
-            if c.coverage >= tuning.min_coverage
-            and c.score / ideal >= tuning.min_score
-            and c.score >= tuning.min_relative * best
-        ]
-        chosen = self._diversify(relevant, offset + k + 1)
+        weights = concept_weights(asked, backend)
+        evidence = gather(asked, found.passages, weights, backend)
+        ranked = rerank(asked.text, found.scores, evidence, tuning.rerank, self.semantic)
+        evidence = evidence.take(ranked.order)
+        scores = ranked.scores
+        matched = time.perf_counter()
+        ideal = float(weights.sum()) * self._best_term_weight
+        verdict = judge(asked, scores, evidence, ideal, tuning.answerability)
+        sources = backend.source_of(evidence.passages)
+        similarity = similarities(evidence, backend) if verdict.relevant else np.zeros((0, 0))
+        chosen = diversify(
+            verdict.relevant, scores, sources, similarity, offset + k + 1, tuning.diversify
+        )
         page = chosen[offset : offset + k]
-        shown = {c.passage for c in page}
-        self._note_agreement(page, [c for c in relevant if c.passage not in shown])
-        highlight_terms = set(weights) - context_terms | set(words)
-        quotes = tuple(self._quote(c, concepts, highlight_terms) for c in page)
+        shown = {c.row for c in page} | {r for c in chosen for r in c.also}
+        others = [r for r in verdict.relevant if r not in shown]
+        note_agreement(page, others, sources, similarity, tuning.diversify)
+        highlight = np.array(
+            [i for t in asked.highlight if (i := backend.term_id(t)) is not None], dtype=np.int32
+        )
+        quotes = tuple(
+            quote(c.row, float(scores[c.row]), evidence, asked, backend, c.also, highlight)
+            for c in page
+        )
+        done = time.perf_counter()
         timings = {
-            "search_ms": (searched - began) * 1000,
-            "total_ms": (time.perf_counter() - began) * 1000,
+            "question_ms": (understood - began) * 1000,
+            "search_ms": (searched - understood) * 1000,
+            "match_ms": (matched - searched) * 1000,
+            "total_ms": (done - began) * 1000,
         }
         return Answer(
-            question=question,
+            question=asked.text,
             answered=bool(quotes),
             quotes=quotes,
             message=None if quotes else NOT_FOUND,
-            terms=tuple(dict.fromkeys(words)),
-            sources_searched=len(self.index.sources),
+            terms=asked.terms,
+            sources_searched=backend.source_count,
             more=len(chosen) > offset + k,
             offset=offset,
             timings=timings,
-        )
-
-    def _passage_terms(self, passage: int) -> tuple[str, Counter[str]]:
-        """A passage's text and term counts, cached: popular passages come back often."""
-        cached = self._terms.get(passage)
-        if cached is None:
-            text = self.index.text(passage)
-            cached = (text, Counter(tokenize(text)))
-            if len(self._terms) >= _TERMS_CACHE:
-                self._terms.clear()
-            self._terms[passage] = cached
-        return cached
-
-    def _candidate(
-        self, passage: int, score: float, concepts: dict[str, tuple[set[str], float]], total: float
-    ) -> _Candidate:
-        """A scored passage with its coverage: the share of the question's idf mass it matches."""
-        text, terms = self._passage_terms(passage)
-        present = terms.keys()
-        matched = sum(weight for alts, weight in concepts.values() if not alts.isdisjoint(present))
-        return _Candidate(passage, score, text, terms, matched / total if total else 0.0)
-
-    def _similarity(self, a: _Candidate, b: _Candidate) -> float:
-        """Cosine of the idf-weighted term vectors of two passages."""
-        common = a.terms.keys() & b.terms.keys()
-        dot = sum(a.terms[t] * b.terms[t] * self._idf(t) ** 2 for t in common)
-        norm_a = math.sqrt(sum((n * self._idf(t)) ** 2 for t, n in a.terms.items()))
-        norm_b = math.sqrt(sum((n * self._idf(t)) ** 2 for t, n in b.terms.items()))
-        return dot / (norm_a * norm_b) if norm_a and norm_b else 0.0
-
-    def _diversify(self, candidates: list[_Candidate], limit: int) -> list[_Candidate]:
-        """Best passage per source first, then second ones; repeats of chosen ones are dropped."""
-        index = self.index
-        chosen: list[_Candidate] = []
-        done: set[int] = set()  # passages chosen or folded into a chosen one
-        for first_round in (True, False):
-            for cand in candidates:
-                if len(chosen) >= limit:
-                    break
-                if cand.passage in done:
-                    continue
-                source = int(index.passage_source[cand.passage])
-                if first_round and any(index.passage_source[c.passage] == source for c in chosen):
-                    continue
-                done.add(cand.passage)
-                limit_sim = self.tuning.duplicate_similarity
-                twin = next((c for c in chosen if self._similarity(c, cand) >= limit_sim), None)
-                meta = index.sources[source]
-                if twin is None:
-                    chosen.append(cand)
-                elif source != index.passage_source[twin.passage] and meta not in twin.also:
-                    twin.also.append(meta)
-        return chosen
-
-    def _note_agreement(self, page: list[_Candidate], others: list[_Candidate]) -> None:
-        """Name, under the quote they resemble most, the other sources that report the same."""
-        quoted = {self.index.source(c.passage).id for c in page}
-        for other in others:
-            meta = self.index.source(other.passage)
-            if meta.id in quoted or not page:
-                continue
-            similarity, twin = max((self._similarity(c, other), i) for i, c in enumerate(page))
-            new = all(m.id != meta.id for q in page for m in q.also)
-            if similarity >= self.tuning.agreement_similarity and new:
-                page[twin].also.append(meta)
-
-    def _quote(self, cand: _Candidate, concepts: dict[str, set[str]], terms: set[str]) -> Quote:
-        index = self.index
-        text = cand.text
-        highlights = tuple((s, e) for t, s, e in iter_tokens(text) if t in terms)
-        best: tuple[tuple[int, int], ...] = ()
-        best_value = 0.0
-        for start, end in sentence_spans(text):
-            present = set(tokenize(text[start:end]))
-            value = sum(self._idf(t) for t, alts in concepts.items() if alts & present)
-            if value > best_value + 1e-9:
-                best, best_value = ((start, end),), value
-        p = cand.passage
-        return Quote(
-            passage_id=p,
-            text=text,
-            score=cand.score,
-            source=index.source(p),
-            kind=index.kind(p),
-            span=(int(index.passage_start[p]), int(index.passage_end[p])),
-            highlights=highlights,
-            best=best,
-            also_reported_by=tuple(cand.also),
+            corrections=asked.corrections,
+            reason=None if quotes else verdict.reason,
         )

@@ -1,0 +1,168 @@
+"""Where the question's words occur in the candidate passages, computed with NumPy over all
+candidates at once from their forward vectors (term ids in reading order, with sentences).
+
+Coverage (which content words a passage contains), the best sentence of each passage, how close
+together the matched words sit in it, whether it holds the kind of answer asked for, and the
+similarity of candidates to one another: the evidence the rerank, answerability, diversity and
+quote stages read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.core.backend import CAPITAL, DATE, NUMBER, PassageTokens, Retrieval
+from bot.core.pipeline.question import Question
+
+# Token flags that hold an answer of each kind.
+TYPE_FLAGS = {"number": NUMBER, "date": DATE, "name": CAPITAL, "place": CAPITAL}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Per candidate (rows, in candidate order): what of the question it contains, and where."""
+
+    passages: np.ndarray
+    tokens: tuple[PassageTokens, ...]
+    presence: np.ndarray  # candidates × concepts: the passage contains the concept (or a synonym)
+    weights: np.ndarray  # concept weights (idf; background rarity for words no passage has)
+    best_sentence: np.ndarray  # index of each passage's best sentence, -1 when nothing matched
+    sentence_coverage: np.ndarray  # share of the concept weight matched by the best sentence
+    proximity: np.ndarray  # 1 when the best sentence's matched words are adjacent, → 0 apart
+    typed: np.ndarray  # the best sentence holds a word of the asked-for answer type
+
+    @property
+    def coverage(self) -> np.ndarray:
+        """Share of the question's concept weight each candidate contains."""
+        total = float(self.weights.sum())
+        return self.presence @ self.weights / total if total else np.zeros(len(self.passages))
+
+    def take(self, order: np.ndarray) -> Evidence:
+        """The same evidence with its rows in ``order``."""
+        return Evidence(
+            passages=self.passages[order],
+            tokens=tuple(self.tokens[int(i)] for i in order),
+            presence=self.presence[order],
+            weights=self.weights,
+            best_sentence=self.best_sentence[order],
+            sentence_coverage=self.sentence_coverage[order],
+            proximity=self.proximity[order],
+            typed=self.typed[order],
+        )
+
+    def best_span(self, row: int) -> tuple[int, int] | None:
+        """The character span of a candidate's best sentence."""
+        sentence = int(self.best_sentence[row])
+        if sentence < 0:
+            return None
+        start, end = self.tokens[row].sentences[sentence]
+        return int(start), int(end)
+
+
+def concept_weights(question: Question, backend: Retrieval) -> np.ndarray:
+    """Each concept's weight: its idf; a word no passage contains gets the largest idf there is."""
+    n = max(backend.size, 1)
+    unknown = math.log(1 + (n + 0.5) / 0.5)
+    ids = [backend.term_id(c.term) for c in question.concepts]
+    known = np.array([i for i in ids if i is not None], dtype=np.int64)
+    idf = iter(backend.idf(known)) if len(known) else iter(())
+    return np.array([float(next(idf)) if i is not None else unknown for i in ids])
+
+
+def concept_lookup(question: Question, backend: Retrieval) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted term ids of every concept's alternatives, and the concept each one stands for."""
+    pairs = sorted(
+        {
+            (tid, k)
+            for k, concept in enumerate(question.concepts)
+            for alt in concept.alternatives
+            if (tid := backend.term_id(alt)) is not None
+        }
+    )
+    ids = np.array([tid for tid, _ in pairs], dtype=np.int64)
+    kept = np.ones(len(ids), dtype=bool)  # a term in two concepts counts for the first
+    kept[1:] = ids[1:] != ids[:-1]
+    concepts = np.array([k for _, k in pairs], dtype=np.int64)
+    return ids[kept], concepts[kept]
+
+
+def gather(
+    question: Question, passages: np.ndarray, weights: np.ndarray, backend: Retrieval
+) -> Evidence:
+    """The evidence for every candidate passage, from its cached forward vector."""
+    tokens = tuple(backend.tokens(int(p)) for p in passages)
+    n, k = len(tokens), len(question.concepts)
+    lengths = np.array([len(t.ids) for t in tokens], dtype=np.int64)
+    counts = np.array([len(t.sentences) for t in tokens], dtype=np.int64)
+    first_sentence = np.concatenate(([0], np.cumsum(counts)))
+    if n == 0:
+        empty = np.zeros(0)
+        return Evidence(passages, (), np.zeros((0, k), bool), weights, empty, empty, empty, empty)
+    ids = np.concatenate([t.ids for t in tokens])
+    row = np.repeat(np.arange(n), lengths)
+    sentence = np.concatenate([t.sentence for t in tokens]) + first_sentence[row]
+    flags = np.concatenate([t.flags for t in tokens])
+    lookup, concept_of = concept_lookup(question, backend)
+    at = np.minimum(np.searchsorted(lookup, ids), max(len(lookup) - 1, 0))
+    hit = lookup[at] == ids if len(lookup) else np.zeros(len(ids), bool)
+    concept = concept_of[at] if len(lookup) else np.zeros(len(ids), np.int64)
+    presence = np.zeros((n, k), dtype=bool)
+    presence[row[hit], concept[hit]] = True
+    by_sentence = np.zeros((int(first_sentence[-1]), k), dtype=bool)
+    by_sentence[sentence[hit], concept[hit]] = True
+    value = by_sentence @ weights
+    sentence_row = np.repeat(np.arange(n), counts)
+    top = np.maximum.reduceat(value, first_sentence[:-1])
+    is_top = value >= top[sentence_row] - 1e-9
+    first_top = np.flatnonzero(is_top)
+    rows_of_top, where = np.unique(sentence_row[first_top], return_index=True)
+    best = np.full(n, -1, dtype=np.int64)
+    best[rows_of_top] = first_top[where]
+    best[top <= 1e-9] = -1
+    total = float(weights.sum()) or 1.0
+    sentence_coverage = np.where(best >= 0, top / total, 0.0)
+    in_best = sentence == best[row]
+    proximity = _proximity(row, hit & in_best, concept, n)
+    wanted = TYPE_FLAGS.get(question.answer_type or "", 0)
+    typed = np.zeros(n, dtype=bool)
+    if wanted:
+        typed[row[in_best & ~hit & ((flags & wanted) != 0)]] = True
+    local_best = np.where(best >= 0, best - first_sentence[:-1], -1)
+    return Evidence(
+        passages, tokens, presence, weights, local_best, sentence_coverage, proximity, typed
+    )
+
+
+def _proximity(row: np.ndarray, matched: np.ndarray, concept: np.ndarray, n: int) -> np.ndarray:
+    """(distinct matched concepts − 1) / (token span − 1) per candidate; 0 below two concepts."""
+    positions = np.flatnonzero(matched)
+    rows = row[positions]
+    low = np.full(n, np.iinfo(np.int64).max)
+    high = np.full(n, -1)
+    np.minimum.at(low, rows, positions)
+    np.maximum.at(high, rows, positions)
+    distinct = np.zeros(n)
+    width = int(concept.max(initial=0)) + 1
+    pairs = np.unique(rows * width + concept[positions])
+    np.add.at(distinct, pairs // width, 1)
+    span = np.maximum(high - low, 1)
+    return np.where(distinct >= 2, (distinct - 1) / span, 0.0)
+
+
+def similarities(evidence: Evidence, backend: Retrieval) -> np.ndarray:
+    """Cosine of the candidates' idf-weighted term vectors (the stored forward index)."""
+    n = len(evidence.passages)
+    if n == 0:
+        return np.zeros((0, 0))
+    indptr, ids, counts = backend.forward(evidence.passages)
+    row = np.repeat(np.arange(n), np.diff(indptr))
+    terms, column = np.unique(ids, return_inverse=True)
+    vectors = np.zeros((n, len(terms)))
+    vectors[row, column] = counts * backend.idf(terms)[column]
+    norms = np.linalg.norm(vectors, axis=1)
+    norms[norms == 0] = 1.0
+    vectors /= norms[:, None]
+    return vectors @ vectors.T

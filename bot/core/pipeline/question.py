@@ -1,0 +1,237 @@
+"""Understand the question: validate and normalise it, set aside question words, correct typos,
+add synonyms and guess what kind of answer it wants.
+
+Question and discourse words ("what", "name", "say", "still" …) hint the answer type but are not
+what the answer must contain, so they do not count toward coverage. A word that is neither an
+index term nor common English is looked up in the index vocabulary by edit distance (rapidfuzz)
+and replaced by the nearest term; wordfreq says what "common English" is. Both libraries are
+imported only when a word is unknown to the index, so a question of known words stays cheap.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from bot.core.answer import Correction
+from bot.core.backend import Retrieval
+from bot.core.synonyms import Synonyms
+from bot.core.tokenizer import iter_tokens, tokenize
+from bot.errors import QuestionError, QuestionTooLong
+
+MAX_QUESTION_CHARS = 1000
+
+# Generic English words that ask rather than tell: how a question is put, not what it is about.
+# Not specific to any corpus. They steer the answer type and weigh little in the search.
+QUESTION_WORDS = frozenset(
+    tokenize(
+        """
+        what whats which who whos whom whose when where wheres why how hows
+        name names named called say says said saying tell told talk happen happened happening
+        date dates year years day time
+        still currently actually exactly really ever already yet now
+        put give gave given get got make made do done thing things kind sort type way
+        anything something someone anyone explain describe mention mentioned mean means know
+        think according report reported reports article articles source sources news story
+        please pls thanks hi hey quote quotes
+        """
+    )
+)
+
+# The answer a question asks for, from how it is put (first match wins).
+_ANSWER_TYPES = (
+    (
+        "number",
+        r"\bhow (?:many|much|old|far|long|big|large|high|often)\b|\bnumber of\b"
+        r"|\bwhat (?:percentage|percent|share|proportion|number|amount)\b",
+    ),
+    (
+        "date",
+        r"\bwhen\b|\b(?:what|which) (?:year|date|day|month|time)\b|\bdate of\b|\bsince when\b",
+    ),
+    ("name", r"\bwho(?:m|se|s)?\b|\bname of\b|\bwhat(?:s| is) (?:the|his|her|their) name\b"),
+    ("place", r"\bwhere\b|\b(?:what|which) (?:country|city|town|island|region|place)\b"),
+)
+
+
+@dataclass(frozen=True)
+class QuestionSettings:
+    """How the question is read."""
+
+    synonym_weight: float = 0.5  # query weight of a term added by the synonyms file
+    context_weight: float = 0.3  # query weight of a term from the earlier question (follow-ups)
+    question_word_weight: float = 0.25  # query weight of a question/discourse word
+    common_zipf: float = 3.0  # wordfreq Zipf frequency from which a word is common English
+    max_edits_short: int = 1  # edits allowed to correct a word of 5–7 letters
+    max_edits_long: int = 2  # … of 8 letters or more (shorter words are never corrected)
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One content word of the question: its term, the word as typed, the terms that match it."""
+
+    term: str
+    surface: str
+    alternatives: frozenset[str]
+    known: bool  # whether any passage contains the term
+
+
+@dataclass(frozen=True)
+class Question:
+    """The question as the later stages use it."""
+
+    text: str
+    concepts: tuple[Concept, ...]
+    query: dict[str, float]  # term → weight for the search
+    highlight: frozenset[str]  # terms to mark in quotes
+    cue_words: tuple[str, ...]
+    answer_type: str | None
+    corrections: tuple[Correction, ...]
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The content terms searched for, in question order."""
+        return tuple(c.term for c in self.concepts)
+
+
+def parse_question(question: str) -> tuple[str, list[str]]:
+    """The question ready to search and its terms, or QuestionError saying what is wrong."""
+    controls = sorted(
+        {c for c in question if unicodedata.category(c) == "Cc" and c not in "\t\n\r"}
+    )
+    if controls:
+        names = ", ".join(f"U+{ord(c):04X}" for c in controls[:3])
+        raise QuestionError(f"the question contains control characters ({names}); remove them")
+    question = " ".join(question.split())
+    if not question:
+        raise QuestionError("the question is empty; ask something about the articles")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionTooLong(
+            f"the question is too long ({len(question):,} characters; the limit is "
+            f"{MAX_QUESTION_CHARS:,}); ask it in fewer words"
+        )
+    words = tokenize(question)
+    if not words:
+        raise QuestionError(
+            "the question has no searchable words (only stop words or punctuation); "
+            "ask with words that might appear in the articles"
+        )
+    return question, words
+
+
+def answer_type(question: str) -> str | None:
+    """number, date, name or place when the question's form asks for one."""
+    lowered = question.casefold().replace("’", "'")
+    for kind, pattern in _ANSWER_TYPES:
+        if re.search(pattern, lowered):
+            return kind
+    return None
+
+
+def understand(
+    question: str,
+    backend: Retrieval,
+    synonyms: Synonyms,
+    settings: QuestionSettings,
+    context: str | None = None,
+) -> Question:
+    """Read a question against the index: content words, corrections, query weights."""
+    question, _ = parse_question(question)
+    tokens = [(t, question[s:e]) for t, s, e in iter_tokens(question)]
+    content = [(t, w) for t, w in tokens if t not in QUESTION_WORDS]
+    cues = tuple(dict.fromkeys(t for t, _ in tokens if t in QUESTION_WORDS))
+    if not content:  # nothing but question words: they are what there is to look for
+        content, cues = tokens, ()
+    corrections: list[Correction] = []
+    words: list[tuple[str, str]] = []
+    for term, surface in content:
+        fixed = correct(term, surface, backend, settings) if backend.term_id(term) is None else None
+        if fixed is not None:
+            corrections.append(Correction(surface.casefold(), fixed[1]))
+            term = fixed[0]
+        words.append((term, surface))
+    terms = [t for t, _ in words]
+    related = synonyms.expand(terms)
+    query: dict[str, float] = dict(Counter(terms))
+    for term in cues:
+        query.setdefault(term, settings.question_word_weight)
+    for extra in related.values():
+        for term in extra:
+            query[term] = max(query.get(term, 0.0), settings.synonym_weight)
+    context_terms = set(tokenize(context)) if context else set()
+    for term in context_terms:
+        query[term] = max(query.get(term, 0.0), settings.context_weight)
+    first: dict[str, str] = {}
+    for term, surface in words:
+        first.setdefault(term, surface)
+    concepts = tuple(
+        Concept(t, s, frozenset({t} | related.get(t, set())), backend.term_id(t) is not None)
+        for t, s in first.items()
+    )
+    return Question(
+        text=question,
+        concepts=concepts,
+        query=query,
+        highlight=frozenset((set(query) - context_terms - set(cues)) | set(terms)),
+        cue_words=cues,
+        answer_type=answer_type(question),
+        corrections=tuple(dict.fromkeys(corrections)),
+    )
+
+
+@lru_cache(maxsize=50_000)
+def zipf(word: str) -> float:
+    """How common a word is in English (wordfreq's Zipf scale: 0 unknown … 7+ "the")."""
+    from wordfreq import zipf_frequency
+
+    return float(zipf_frequency(word, "en", wordlist="small"))
+
+
+def correct(
+    term: str, surface: str, backend: Retrieval, settings: QuestionSettings
+) -> tuple[str, str] | None:
+    """The index term (and its word) a misspelled word stands for, or None to keep it.
+
+    Never for common English words or short words: "pizza" missing from the sources is a
+    finding, not a typo. Ties between equally near terms go to the one in more passages.
+    """
+    word = surface.casefold()
+    if len(word) < 5 or not word.isalpha() or zipf(word) >= settings.common_zipf:
+        return None
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    edits = settings.max_edits_short if len(word) < 8 else settings.max_edits_long
+    found = process.extract(
+        term, backend.vocabulary(), scorer=Levenshtein.distance, score_cutoff=edits, limit=20
+    )
+    found = [(choice, distance) for choice, distance, _ in found if choice.isalpha()]
+    if not found:
+        return None
+    ids = [backend.term_id(choice) for choice, _ in found]
+    frequency = backend.document_frequency(np.array(ids))
+    best = min(range(len(found)), key=lambda i: (found[i][1], -int(frequency[i]), found[i][0]))
+    choice = found[best][0]
+    return choice, surface_form(choice, backend) or choice
+
+
+def surface_form(term: str, backend: Retrieval) -> str | None:
+    """A word of the sources that indexes as ``term`` (as written in one passage, lowercased)."""
+    tid = backend.term_id(term)
+    if tid is None:
+        return None
+    passages, _ = backend.search({tid: 1.0}, 1, {})
+    if not len(passages):
+        return None
+    passage = int(passages[0])
+    tokens = backend.tokens(passage)
+    where = (tokens.ids == tid).nonzero()[0]
+    if not len(where):
+        return None
+    text = backend.text(passage)
+    return text[int(tokens.starts[where[0]]) : int(tokens.ends[where[0]])].casefold()

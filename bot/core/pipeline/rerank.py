@@ -1,0 +1,59 @@
+"""Rerank: BM25 combined with signals that generalise across corpora.
+
+How close together the matched words sit in a passage's best sentence, whether that sentence
+holds the kind of answer asked for (a number for "how many", a date for "when" …) and, when a
+semantic scorer is plugged in, how similar the passage means to the question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from bot.core.pipeline.match import Evidence
+
+
+class SemanticScorer(Protocol):
+    """Similarity of meaning between the question and passages (e.g. sentence embeddings)."""
+
+    def similarity(self, question: str, passages: np.ndarray) -> np.ndarray:
+        """Cosine similarity, in [-1, 1], of the question to each passage id."""
+        ...
+
+
+@dataclass(frozen=True)
+class RerankSettings:
+    """Each signal's weight, as a multiplier on the BM25 score: score · (1 + Σ wᵢ·signalᵢ)."""
+
+    proximity_weight: float = 0.0
+    type_weight: float = 0.0
+    semantic_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Candidate rows in their new order with the combined scores (and semantic ones, if any)."""
+
+    order: np.ndarray
+    scores: np.ndarray
+    semantic: np.ndarray | None
+
+
+def rerank(
+    question: str,
+    scores: np.ndarray,
+    evidence: Evidence,
+    settings: RerankSettings,
+    semantic: SemanticScorer | None = None,
+) -> Ranked:
+    """Combine the signals and reorder (ties keep BM25 order)."""
+    boost = settings.proximity_weight * evidence.proximity + settings.type_weight * evidence.typed
+    similarity = None
+    if semantic is not None and len(scores):
+        similarity = np.asarray(semantic.similarity(question, evidence.passages), dtype=float)
+        boost = boost + settings.semantic_weight * np.clip(similarity, 0.0, 1.0)
+    combined = scores * (1.0 + boost)
+    order = np.argsort(-combined, kind="stable")
+    return Ranked(order, combined[order], None if similarity is None else similarity[order])
