@@ -7,151 +7,30 @@ Every test runs the unmodified bot on 127.0.0.1 with a real Service/Engine over 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
 
 import discord
 import pytest
 
-from bot.frontends.discord_bot.client import NewsBot
 from bot.frontends.discord_bot.formatting import check_embed
-from bot.service.service import Service
-from bot.service.settings import DiscordSettings, QuestionLogSettings, Settings
-from tests.discord_standin import DiscordStandIn, patch_discord, run, running_client
+from tests.discord_standin import DiscordStandIn
 from tests.discord_standin._world import EVERYONE_PERMS
-from tests.helpers import ROOT, free_port, write_corpus
-
-Json = dict[str, Any]
-EPHEMERAL = 64
-QUESTION = "How many Japanese lived on the islands before the Soviet occupation?"
-MULTI = "Why did Russia suspend the peace treaty talks with Japan?"
-
-
-@dataclasses.dataclass
-class Session:
-    """A running stand-in, bot and service for one test."""
-
-    standin: DiscordStandIn
-    bot: NewsBot
-    service: Service
-    settings: Settings
-
-    async def ask(self, question: str, **kwargs: Any) -> tuple[Json, Json]:
-        """/ask and wait for the response: (interaction payload, output)."""
-        inter = await self.standin.send_slash_command("ask", {"question": question}, **kwargs)
-        return inter, await self.standin.wait_for_response(inter, timeout=5)
-
-    async def quiet(self, seconds: float = 0.3, start: int = 0) -> list[Json]:
-        """Outputs recorded after ``start`` during a short wait (to assert silence)."""
-        await asyncio.sleep(seconds)
-        return self.standin.outputs[start:]
-
-
-def make_settings(
-    tmp_path: Path, articles: dict[str, str] | None = None, **discord_: Any
-) -> Settings:
-    """Settings over a temporary corpus (the repo's five articles when ``articles`` is None)."""
-    sources = ROOT / "sources"
-    if articles is not None:
-        sources = write_corpus(tmp_path / "sources", articles)
-    options: dict[str, Any] = {"cooldown_seconds": 0.0, **discord_}
-    return Settings(
-        sources=sources,
-        index=tmp_path / "index",
-        discord=DiscordSettings(**options),
-        question_log=QuestionLogSettings(path=tmp_path / "logs" / "questions.jsonl"),
-    )
-
-
-@contextlib.asynccontextmanager
-async def session(settings: Settings, **standin_kwargs: Any) -> AsyncIterator[Session]:
-    """Stand-in + NewsBot + Service; checks that nothing leaked to the loop's error handler."""
-    loop_errors: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: loop_errors.append(ctx))
-    service = await asyncio.to_thread(Service.open, settings)
-    try:
-        async with DiscordStandIn(**standin_kwargs) as standin:
-            with patch_discord(standin):
-                if settings.discord.guild_id is None:
-                    guild = settings.discord.model_copy(update={"guild_id": standin.guild_id})
-                    settings = settings.model_copy(update={"discord": guild})
-                bot = NewsBot(settings, service, latency_interval=0.2)
-                async with running_client(bot, standin, guild_ready_timeout=0.05):
-                    yield Session(standin, bot, service, settings)
-    finally:
-        await service.aclose()
-    assert not loop_errors, loop_errors
-
-
-def scenario(
-    settings: Settings, fn: Callable[[Session], Coroutine[Any, Any, None]], **standin: Any
-) -> None:
-    """Run ``fn`` in a fresh session, bounded in time."""
-
-    async def main() -> None:
-        async with session(settings, **standin) as s:
-            await fn(s)
-
-    run(main(), timeout=15)
-
-
-def standin_scenario(
-    prepare: Callable[[DiscordStandIn], Settings],
-    fn: Callable[[Session], Coroutine[Any, Any, None]],
-) -> None:
-    """Like :func:`scenario`, for settings that depend on the stand-in (channel ids, roles)."""
-
-    async def main() -> None:
-        async with DiscordStandIn() as standin:
-            settings = prepare(standin)
-            service = await asyncio.to_thread(Service.open, settings)
-            guild = settings.discord.model_copy(update={"guild_id": standin.guild_id})
-            bot = NewsBot(settings.model_copy(update={"discord": guild}), service)
-            try:
-                with patch_discord(standin):
-                    async with running_client(bot, standin, guild_ready_timeout=0.05):
-                        await fn(Session(standin, bot, service, settings))
-            finally:
-                await service.aclose()
-
-    run(main(), timeout=15)
-
-
-def embed_of(output: Json) -> Json:
-    """The first embed of a recorded output's message."""
-    return output["message"]["embeds"][0]
-
-
-def buttons(message: Json) -> dict[str, Json]:
-    """The message's buttons by label."""
-    return {c["label"]: c for row in message["components"] for c in row["components"]}
-
-
-def assert_no_mentions(standin: DiscordStandIn) -> None:
-    """Every message allowed no mentions ({"parse": []}; replies add replied_user false),
-    nothing was rejected and no message pinged anyone."""
-    assert standin.allowed_mentions, "no allowed_mentions recorded"
-    for entry in standin.allowed_mentions:
-        allowed = dict(entry["allowed_mentions"])
-        if "message_reference" in (entry.get("body") or {}) or allowed.get("replied_user") is False:
-            allowed.pop("replied_user", None)
-        assert allowed == {"parse": []}, entry
-    for output in standin.outputs:
-        message = output["message"] or {}
-        assert not message.get("mentions") and not message.get("mention_everyone"), message
-    standin.assert_clean()
+from tests.frontends.discord_session import (
+    EPHEMERAL,
+    MULTI,
+    QUESTION,
+    Session,
+    Settings,
+    assert_no_mentions,
+    buttons,
+    embed_of,
+    make_settings,
+    scenario,
+    standin_scenario,
+)
+from tests.helpers import write_corpus
 
 
 def test_ask_answers_with_quotes_attribution_and_buttons(
@@ -563,179 +442,3 @@ def test_slow_answer_is_deferred_then_filled_in(
         s.standin.assert_clean()
 
     scenario(make_settings(tmp_path, button_timeout_seconds=0.5), check)
-
-
-# ---------------------------------------------------------------------- python -m bot run
-
-
-def test_run_without_token_exits_with_one_sentence(tmp_path: Path) -> None:
-    drop = {"DISCORD_TOKEN", "PYTHONDEVMODE", "PYTHONWARNINGS"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,  # no .env, no config.yaml
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 1
-    assert result.stderr.startswith("error: DISCORD_TOKEN is not set;")
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-
-
-@contextlib.contextmanager
-def standin_in_thread(**kwargs: Any) -> Iterator[tuple[DiscordStandIn, asyncio.AbstractEventLoop]]:
-    """A stand-in serving from its own event loop in a thread (the bot runs in the main one)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    standin = asyncio.run_coroutine_threadsafe(DiscordStandIn(**kwargs).start(), loop).result(5)
-    try:
-        with patch_discord(standin):
-            yield standin, loop
-    finally:
-        asyncio.run_coroutine_threadsafe(standin.close(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
-
-
-def _config(tmp_path: Path, standin: DiscordStandIn, http_port: int | None = None) -> Path:
-    lines = [
-        f"sources: {ROOT / 'sources'}",
-        f"index: {tmp_path / 'index'}",
-        "log_level: INFO",
-        "discord:",
-        f"  guild_id: {standin.guild_id}",
-        "  cooldown_seconds: 0",
-        "question_log:",
-        f"  path: {tmp_path / 'questions.jsonl'}",
-    ]
-    if http_port:
-        lines += ["http:", "  enabled: true", f"  port: {http_port}"]
-    path = tmp_path / "newsbot.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def test_run_with_a_rejected_token_exits_with_one_sentence(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from bot.frontends.cli.main import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DISCORD_TOKEN", "not.the.right.token")
-    with standin_in_thread() as (standin, _):
-        status = main(["run", "--config", str(_config(tmp_path, standin))])
-    err = capsys.readouterr().err
-    assert status == 1
-    assert err.splitlines()[-1] == (
-        "error: Discord rejected the token in DISCORD_TOKEN; copy the bot token again from the "
-        "Developer Portal (Bot → Reset Token)."
-    )
-    assert "Traceback" not in err and "not.the.right.token" not in err
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
-
-
-def test_run_serves_http_answers_and_stops_cleanly_on_sigterm(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from bot.frontends.cli.main import main
-
-    monkeypatch.chdir(tmp_path)
-    port = free_port()
-    seen: dict[str, Any] = {}
-
-    def drive(standin: DiscordStandIn, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            deadline = time.monotonic() + 8
-            while time.monotonic() < deadline:
-                status, body = _get(f"http://127.0.0.1:{port}/healthz")
-                if status == 200:
-                    seen["health"] = body
-                    break
-                time.sleep(0.05)
-            if "health" not in seen:
-                return
-            inter = asyncio.run_coroutine_threadsafe(
-                standin.send_slash_command("ask", {"question": QUESTION}), loop
-            ).result(5)
-            out = asyncio.run_coroutine_threadsafe(standin.wait_for_response(inter), loop)
-            seen["answer"] = out.result(5)
-            time.sleep(0.3)
-            seen["metrics"] = _get(f"http://127.0.0.1:{port}/metrics")[1]
-        except Exception as exc:  # reported by the assertions below
-            seen["error"] = exc
-        finally:
-            os.kill(os.getpid(), signal.SIGTERM if "health" in seen else signal.SIGINT)
-
-    with standin_in_thread(heartbeat_interval_ms=500) as (standin, loop):
-        monkeypatch.setenv("DISCORD_TOKEN", standin.token)
-        driver = threading.Thread(target=drive, args=(standin, loop), daemon=True)
-        driver.start()
-        status = main(["run", "--config", str(_config(tmp_path, standin, port))])
-        driver.join(5)
-    err = capsys.readouterr().err
-    assert "error" not in seen, seen["error"]
-    assert status == 0, err
-    assert "discord: connected" in seen["health"]
-    assert "17,000" in embed_of(seen["answer"])["description"]
-    assert "newsbot_discord_gateway_latency_seconds 0.0" in seen["metrics"]
-    assert "SIGTERM received: shutting down" in err and "Traceback" not in err
-    logged = (tmp_path / "questions.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(logged) == 1 and '"frontend": "discord"' in logged[0]
-    assert _get(f"http://127.0.0.1:{port}/healthz")[0] == 0  # the HTTP API stopped too
-
-
-def test_sync_global_syncs_once_and_exits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from bot.frontends.cli.main import main
-
-    monkeypatch.chdir(tmp_path)
-    with standin_in_thread() as (standin, _):
-        monkeypatch.setenv("DISCORD_TOKEN", standin.token)
-        status = main(["run", "--sync-global", "--config", str(_config(tmp_path, standin))])
-        assert status == 0
-        assert sorted(c["name"] for c in standin.commands[None]) == [
-            "ask",
-            "help",
-            "reindex",
-            "sources",
-        ]
-        assert standin.guild_id not in standin.commands  # no guild sync in this mode
-        assert not standin.identifies  # never connected to the gateway
-    assert capsys.readouterr().out.startswith("Synced 4 commands globally (/ask, ")
-
-
-def test_run_with_the_http_port_taken_exits_with_one_sentence(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import socket
-
-    from bot.frontends.cli.main import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DISCORD_TOKEN", "any.token")
-    with socket.socket() as taken, standin_in_thread() as (standin, _):
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        status = main(["run", "--config", str(_config(tmp_path, standin, port))])
-        assert not standin.identifies
-    err = capsys.readouterr().err
-    assert status == 1 and err.splitlines()[-1].startswith(
-        f"error: cannot listen on 127.0.0.1:{port}"
-    )
-    assert "Traceback" not in err

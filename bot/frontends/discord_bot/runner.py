@@ -1,7 +1,8 @@
 """``python -m bot run``: settings, token, logging, signals, the bot and (optionally) the HTTP API.
 
-Errors a person can fix (no token, a token Discord rejects, a privileged intent not enabled, a
-port in use, bad settings) end with one sentence on stderr and exit status 1, never a traceback.
+Errors a person can fix (no token, a token Discord rejects — at start or after a reset while
+running —, a privileged intent not enabled, a port in use, bad settings) end with one sentence on
+stderr and exit status 1, never a traceback.
 SIGTERM and SIGINT close the gateway connection, stop the HTTP API, flush the question log and
 exit 0. The token is never logged.
 """
@@ -39,6 +40,19 @@ PRIVILEGED = (
     "error: Discord refused a privileged intent; enable it for the bot in the Developer Portal "
     "(Bot → Privileged Gateway Intents) or remove it."
 )
+
+AUTHENTICATION_FAILED = 4004  # gateway close code: the token was reset or revoked
+
+
+def closed_message(exc: discord.ConnectionClosed) -> str:
+    """The one sentence for a gateway close discord.py does not recover from."""
+    if exc.code == AUTHENTICATION_FAILED:
+        return BAD_TOKEN
+    reason = f": {exc.reason}" if exc.reason else ""
+    return (
+        f"error: Discord closed the gateway connection (code {exc.code}{reason}) and newsbot "
+        "cannot reconnect."
+    )
 
 
 def setup_logging(settings: Settings) -> logging.Handler:
@@ -90,6 +104,8 @@ async def run_bot(
         raise CommandError(BAD_TOKEN, EXIT_FAILURE) from None
     except discord.PrivilegedIntentsRequired:
         raise CommandError(PRIVILEGED, EXIT_FAILURE) from None
+    except discord.ConnectionClosed as exc:  # e.g. 4004 after a token reset while running
+        raise CommandError(closed_message(exc), EXIT_FAILURE) from None
     except HttpStartError as exc:
         raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
     except (aiohttp.ClientError, OSError) as exc:
