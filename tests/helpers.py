@@ -227,3 +227,68 @@ def write_eval_workspace(root: Path, shared: bool = True) -> Path:
         (data / "data" / "bbc_news").mkdir(parents=True)
         (data / "data" / "bbc_news" / "articles.jsonl").write_text(rows, encoding="utf-8")
     return repo
+
+
+# --- pseudo-terminals ------------------------------------------------------------------------
+
+
+def read_until(fd: int, marker: bytes | None, timeout: float = 30.0) -> bytes:
+    """Read a terminal until ``marker`` shows up, or (``None``) until it closes; bounded in time."""
+    import select
+    import time
+
+    out = b""
+    deadline = time.monotonic() + timeout
+    while (marker is None or marker not in out) and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the other side closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def spawn_in_pty(
+    args: list[str], *, columns: int = 80, home: Path | None = None, **env: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``python -m bot ARGS`` on a new pseudo-terminal ``columns`` wide; (process, fd)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    skip = {"NO_COLOR", "COLUMNS", "LINES", "FORCE_COLOR", "TERM"}
+    environ = {k: v for k, v in os.environ.items() if k not in skip}
+    environ.update(PYTHONPATH=str(ROOT), TERM="xterm-256color")
+    if home is not None:
+        environ.update(HOME=str(home), XDG_STATE_HOME=str(home))
+    environ.update(env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        cwd=ROOT,
+        env=environ,
+        close_fds=True,
+    )
+    os.close(child)
+    return proc, main
+
+
+def run_in_pty(args: list[str], *, columns: int = 80, timeout: float = 60, **env: str) -> str:
+    """Run ``python -m bot ARGS`` on a pseudo-terminal to its end; everything it wrote, decoded."""
+    proc, fd = spawn_in_pty(args, columns=columns, **env)
+    try:
+        out = read_until(fd, None, timeout)
+        proc.wait(timeout=timeout)
+    finally:
+        proc.kill()
+        os.close(fd)
+    return out.decode("utf-8").replace("\r\n", "\n")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.core.printable import json_text, printable
 from bot.core.tokenizer import tokenize
 from bot.service.settings import load_settings
 
@@ -283,7 +284,7 @@ def report_command(args: argparse.Namespace) -> int:
     if args.json:
         report["files"] = [str(p) for p in files]
         report["skipped_lines"] = skipped
-        print(json.dumps(report, ensure_ascii=False, indent=1))
+        print(json_text(report, indent=1))
     else:
-        print(format_report(report, files, skipped))
+        print(printable(format_report(report, files, skipped)))
     return EXIT_OK

@@ -59,11 +59,12 @@ def test_batch_mode_reads_one_question_per_line(corpus: list[str]) -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [d["question"] for d in lines] == [
         "Who is the Russian ambassador?",
+        "",
         "What is the capital of Australia?",
         "the of and",
     ]
-    assert [d["answered"] for d in lines] == [True, False, False]
-    assert "no searchable words" in lines[2]["error"]
+    assert [d["answered"] for d in lines] == [True, False, False, False]
+    assert "empty" in lines[1]["error"] and "no searchable words" in lines[3]["error"]
     assert result.returncode == 2  # one question was rejected
 
 
@@ -155,9 +156,12 @@ def test_no_command_off_a_terminal_prints_usage() -> None:
     assert result.returncode == 2 and "give a command" in result.stderr
 
 
-def test_k_out_of_range_is_a_usage_error(corpus: list[str]) -> None:
-    result = run_cli(*corpus, "ask", "-k", "0", "islands")
-    assert result.returncode == 2 and "between 1 and 50" in result.stderr
+def test_k_out_of_range_is_a_usage_error_in_one_line(corpus: list[str]) -> None:
+    for k in ("0", "51", "two"):
+        result = run_cli(*corpus, "ask", "-k", k, "islands")
+        assert result.returncode == 2 and result.stdout == ""
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
+    assert "between 1 and 50" in run_cli(*corpus, "ask", "-k", "0", "islands").stderr
 
 
 def test_rebuild_from_jsonl_and_html_reports_bad_documents(tmp_path: Path) -> None:

@@ -38,11 +38,14 @@ def add_eval_arguments(ev: argparse.ArgumentParser) -> None:
 
 
 def _note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    from bot.core.printable import printable
+
+    print(printable(message), file=sys.stderr, flush=True)
 
 
 def eval_command(args: argparse.Namespace) -> int:
     """Score the chosen sets (or run the --sweep / --calibrate comparisons on one file)."""
+    from bot.core.printable import printable
     from bot.evaluation import sets, tables
     from bot.evaluation.runner import run_sets, total_seconds
 
@@ -65,7 +68,8 @@ def eval_command(args: argparse.Namespace) -> int:
         print(tables.markdown(scored))
     if args.verbose:
         for run in scored:
-            print("\n" + tables.misses_text(run), file=sys.stderr if args.json else sys.stdout)
+            misses = printable("\n" + tables.misses_text(run))
+            print(misses, file=sys.stderr if args.json else sys.stdout)
     if args.update:
         _write_block(args.update, tables.markdown(scored))
         _note(f"eval: table written into {args.update}")

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from bot import __version__
 from bot.core.index import build_index
 from bot.core.pipeline.engine import Engine, QuestionError, describe_build
+from bot.core.printable import json_text, printable
 from bot.errors import BadInput, NewsbotError
 from bot.frontends.cli.eval_command import add_eval_arguments
+from bot.frontends.cli.terminal import Screen
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -31,6 +32,13 @@ class CommandError(Exception):
     def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
         super().__init__(message)
         self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (with where to find help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, printable(f"error: {message} (see {self.prog} --help)") + "\n")
 
 
 def _positive(text: str) -> int:
@@ -44,53 +52,56 @@ def _positive(text: str) -> int:
 
 
 def _note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(printable(message), file=sys.stderr, flush=True)
 
 
 def _engine(args: argparse.Namespace) -> Engine:
     return Engine.open(args.sources, args.index, notify=_note)
 
 
-def _print_answer(engine: Engine, question: str, args: argparse.Namespace) -> bool:
-    """Answer one question on stdout; False if the question was rejected."""
-    from bot.frontends.cli.terminal import format_answer, use_colour
+def _print_answer(engine: Engine, question: str, args: argparse.Namespace, screen: Screen) -> bool:
+    """Answer one question on stdout; False if the question was rejected.
 
+    In batch mode (``args.batch``) a rejected question is reported on stdout in its place, so the
+    output lines up with the input.
+    """
     try:
         answer = engine.ask(question, k=args.k)
     except QuestionError as exc:
         if args.json:
-            print(json.dumps({"question": question, "answered": False, "error": str(exc)}))
+            screen.line(json_text({"question": question, "answered": False, "error": str(exc)}))
+        elif args.batch:
+            screen.text(f"error: {exc}")
         else:
             _note(f"error: {exc}")
         return False
     if args.json:
-        print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        screen.line(json_text(answer.to_json()))
     else:
-        tty = sys.stdout.isatty()
-        width = min(shutil.get_terminal_size().columns, 100) if tty else None
-        print(format_answer(answer, colour=use_colour(tty), width=width), flush=True)
+        screen.answer(answer)
     return True
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer the question given, or one question per line of standard input."""
+    screen = Screen()
     question = " ".join(args.question)
-    if args.question or sys.stdin is None or sys.stdin.isatty():
+    args.batch = not (args.question or sys.stdin is None or sys.stdin.isatty())
+    if not args.batch:
         if not question.strip():
             raise CommandError("error: the question is empty; ask something", EXIT_USAGE)
         engine = _engine(args)
-        return EXIT_OK if _print_answer(engine, question, args) else EXIT_USAGE
+        return EXIT_OK if _print_answer(engine, question, args, screen) else EXIT_USAGE
     engine = _engine(args)
     status = EXIT_OK
-    first = True
-    for line in sys.stdin:
-        line = line.rstrip("\n")
-        if not line.strip():
-            continue
-        if not args.json and not first:
-            print()
-        first = False
-        if not _print_answer(engine, line, args):
+    for number, line in enumerate(sys.stdin):
+        line = line.rstrip("\r\n")
+        if not args.json:
+            if number:
+                screen.line()
+            screen.heading(line)
+            screen.line()
+        if not _print_answer(engine, line, args, screen):
             status = EXIT_USAGE
     return status
 
@@ -105,8 +116,9 @@ def cmd_interactive(args: argparse.Namespace) -> int:
         readline.read_history_file(history_file)
     engine = _engine(args)
     count = len(engine.sources())
-    print(f"Ask about the {count} articles in {args.sources} (Ctrl-D to quit).")
-    args.json, args.k = False, 3
+    screen = Screen()
+    screen.text(f"Ask about the {count} articles in {args.sources} (Ctrl-D to quit).")
+    args.json, args.k, args.batch = False, 3, False
     try:
         while True:
             try:
@@ -115,7 +127,7 @@ def cmd_interactive(args: argparse.Namespace) -> int:
                 print()
                 continue
             if question.strip():
-                _print_answer(engine, question, args)
+                _print_answer(engine, question, args, screen)
                 print()
     except EOFError:
         print()
@@ -134,7 +146,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from bot.core.pipeline.engine import Tuning
 
     report = build_index(
-        args.sources, args.index, Tuning().bm25, progress=sys.stderr.isatty(), on_problem=_note
+        args.sources,
+        args.index,
+        Tuning().bm25,
+        progress=sys.stderr.isatty(),
+        on_problem=lambda p: _note(str(p)),
     )
     print(describe_build(report))
     return EXIT_OK
@@ -145,10 +161,11 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from bot.frontends.cli.terminal import format_sources
 
     engine = _engine(args)
+    screen = Screen()
     if args.json:
-        print(json.dumps([m.to_dict() for m in engine.sources()], ensure_ascii=False, indent=1))
+        screen.line(json_text([m.to_dict() for m in engine.sources()], indent=1))
     else:
-        print(format_sources(engine.sources()))
+        screen.text(format_sources(engine.sources()))
     return EXIT_OK
 
 
@@ -165,14 +182,14 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the tests and the README)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--sources", type=Path, default=argparse.SUPPRESS, help="articles folder (sources/)"
     )
     common.add_argument(
         "--index", type=Path, default=argparse.SUPPRESS, help="index folder (index/)"
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="newsbot",
         description="Ask questions of a collection of news articles; get back quoted passages.",
         parents=[common],
@@ -197,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(ev)
     ev.set_defaults(func=_lazy("bot.frontends.cli.eval_command", "eval_command"))
 
-    config = argparse.ArgumentParser(add_help=False)
+    config = _Parser(add_help=False)
     config.add_argument("--config", type=Path, default=None, help="settings YAML (config.yaml)")
     run = sub.add_parser("run", parents=[common, config], help="run the Discord bot")
     run.add_argument(

@@ -1,81 +1,69 @@
-"""Render answers and the corpus for a person at a terminal (colour on a TTY, plain when piped)."""
+"""Render answers and the corpus for a person: plain text when piped, rich on a terminal.
+
+Piped output is plain and unwrapped, for scripts and files. On a terminal, rich wraps by visible
+width (the attribution line too) at the terminal's width, highlights matched words, underlines
+the answering sentence, and leaves colour out under ``NO_COLOR`` or ``TERM=dumb``. Every string
+from a source goes through :func:`~bot.core.printable.printable` first.
+"""
 
 from __future__ import annotations
 
-import os
-import textwrap
+import shutil
+import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from bot.core.answer import Answer, Quote, attribution
+from bot.core.printable import printable
 from bot.core.sources import SourceMeta
 
-BOLD_YELLOW = "\033[1;33m"
-UNDERLINE = "\033[4m"
-DIM = "\033[2m"
-RESET = "\033[0m"
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+HIT_STYLE = "bold yellow"
+BEST_STYLE = "underline"
+NOTE_STYLE = "dim"
 
 
-def use_colour(stream_is_tty: bool) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    return stream_is_tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+def _number(answer: Answer, i: int) -> str:
+    return f"{answer.offset + i + 1}."
 
 
-def _marked(quote: Quote) -> str:
-    """The quote with matched words in bold yellow and the best sentence underlined."""
-    text = quote.text
-    events: dict[int, list[str]] = {}
-    for start, end in quote.best:
-        events.setdefault(start, []).append("best+")
-        events.setdefault(end, []).append("best-")
-    for start, end in quote.highlights:
-        events.setdefault(start, []).append("hit+")
-        events.setdefault(end, []).append("hit-")
-    out: list[str] = []
-    best = hit = False
-    last = 0
-    for pos in sorted(events):
-        out.append(text[last:pos])
-        for event in events[pos]:
-            best = (event == "best+") or (best and event != "best-")
-            hit = (event == "hit+") or (hit and event != "hit-")
-        out.append(RESET + (UNDERLINE if best else "") + (BOLD_YELLOW if hit else ""))
-        last = pos
-    out.append(text[last:] + RESET)
-    return "".join(out)
+def _attribution(quote: Quote) -> str:
+    kind = "" if quote.kind == "body" else f" [{quote.kind}]"
+    return f"— {attribution(quote.source)}{kind}"
 
 
-def format_answer(answer: Answer, colour: bool = False, width: int | None = None) -> str:
-    """The answer as text: each quote, then its attribution and who else reports it."""
+def _also(quote: Quote) -> str | None:
+    if not quote.also_reported_by:
+        return None
+    return "Also reported by: " + "; ".join(_short(m) for m in quote.also_reported_by)
+
+
+def _footer(answer: Answer) -> str:
+    more = " — more with -k" if answer.more else ""
+    return f"({answer.agreeing_sources} of {answer.sources_searched} sources{more})"
+
+
+def _not_found(answer: Answer) -> str:
+    return answer.message or "I couldn't find that in the sources."
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer as plain text: each quote, then its attribution and who else reports it."""
     if not answer.answered:
-        return answer.message or "I couldn't find that in the sources."
+        return printable(_not_found(answer))
     blocks = []
-    for number, quote in enumerate(answer.quotes, start=answer.offset + 1):
-        body = _marked(quote) if colour else quote.text
-        if width:
-            body = "\n".join(
-                textwrap.fill(line, width, initial_indent="   ", subsequent_indent="   ")
-                for line in body.splitlines()
-            )
-        else:
-            body = textwrap.indent(body, "   ")
-        kind = "" if quote.kind == "body" else f" [{quote.kind}]"
-        lines = [f"{number}.{body[2:]}", f"   — {attribution(quote.source)}{kind}"]
-        if quote.also_reported_by:
-            others = "; ".join(_short(m) for m in quote.also_reported_by)
-            lines.append(f"   Also reported by: {others}")
-        if colour:
-            lines[1:] = [DIM + line + RESET for line in lines[1:]]
-        blocks.append("\n".join(lines))
-    footer = (
-        f"({answer.agreeing_sources} of {answer.sources_searched} sources"
-        f"{' — more with -k' if answer.more else ''})"
-    )
-    return "\n\n".join(blocks) + "\n\n" + footer
+    for i, quote in enumerate(answer.quotes):
+        lines = [f"{_number(answer, i)} " + quote.text.replace("\n", "\n   ")]
+        lines += [f"   {line}" for line in (_attribution(quote), _also(quote)) if line]
+        blocks.append("\n".join(lines).replace("\n   \n", "\n\n"))
+    return printable("\n\n".join([*blocks, _footer(answer)]))
 
 
-def _short(meta: SourceMeta) -> str:
-    title = f"\u201c{meta.title}\u201d" if meta.title else meta.id
-    return f"{meta.outlet}, {title}" if meta.outlet else title
+def heading(question: str) -> str:
+    """The line that introduces each answer in batch output."""
+    return printable(f"Q: {question}")
 
 
 def format_sources(sources: Sequence[SourceMeta]) -> str:
@@ -86,4 +74,100 @@ def format_sources(sources: Sequence[SourceMeta]) -> str:
         lines.append(f"   {attribution(meta)}")
         lines.append(f"   url: {meta.url or 'unknown'}; language: {meta.language or 'unknown'}")
     lines.append(f"{len(sources)} source{'s' if len(sources) != 1 else ''}")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
+
+
+def _short(meta: SourceMeta) -> str:
+    title = f"\u201c{meta.title}\u201d" if meta.title else meta.id
+    return f"{meta.outlet}, {title}" if meta.outlet else title
+
+
+class Screen:
+    """Where the CLI writes its results: rich on a terminal, plain lines anywhere else."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """The rich console (imported only for a terminal, to keep piped start-up quick)."""
+        if self._console is None:
+            from rich.console import Console
+
+            # the size is given, since rich assumes 80 columns for TERM=dumb
+            width, height = shutil.get_terminal_size()
+            self._console = Console(
+                file=self.stream, width=width, height=height, highlight=False, emoji=False
+            )
+        return self._console
+
+    def answer(self, answer: Answer) -> None:
+        """Show one answer."""
+        if self.tty:
+            console = self.console
+            console.print(_rich_answer(answer, console), soft_wrap=True)
+        else:
+            self.line(format_answer(answer))
+
+    def heading(self, question: str) -> None:
+        """Introduce the answer to ``question`` (batch mode)."""
+        if self.tty:
+            self.console.print(_text(heading(question), "bold"))
+        else:
+            self.line(heading(question))
+
+    def text(self, text: str) -> None:
+        """Plain text, made printable; wrapped on a terminal, each line under its own indent."""
+        if not self.tty:
+            self.line(printable(text))
+            return
+        from rich.text import Text
+
+        console = self.console
+        out = Text()
+        for line in printable(text).splitlines():
+            body = line.lstrip(" ")
+            indent = " " * (len(line) - len(body))
+            for part in Text(body).wrap(console, max(console.width - len(indent), 20)):
+                part.rstrip()
+                out.append_text(Text(indent) + part + "\n")
+        console.print(out, soft_wrap=True, end="")
+
+    def line(self, text: str = "") -> None:
+        """Text already made printable, as is."""
+        print(text, file=self.stream, flush=True)
+
+
+def _text(text: str, style: str = "") -> RenderableType:
+    from rich.text import Text
+
+    return Text(text, style=style)
+
+
+def _rich_answer(answer: Answer, console: Console) -> RenderableType:
+    """The answer as rich text, each quote wrapped at the console's width with a hanging indent."""
+    from rich.text import Text
+
+    if not answer.answered:
+        return Text(printable(_not_found(answer)))
+    indent = len(_number(answer, len(answer.quotes) - 1)) + 1
+    width = max(console.width - indent, 20)
+    out = Text()
+    for i, quote in enumerate(answer.quotes):
+        body = Text(printable(quote.text))
+        for start, end in quote.best:
+            body.stylize(BEST_STYLE, start, end)
+        for start, end in quote.highlights:
+            body.stylize(HIT_STYLE, start, end)
+        notes = [_attribution(quote), _also(quote)]
+        paragraphs = [body, *(Text(printable(n), style=NOTE_STYLE) for n in notes if n)]
+        lines = [line for p in paragraphs for line in p.wrap(console, width)]
+        for j, line in enumerate(lines):
+            line.rstrip()
+            prefix = _number(answer, i).rjust(indent - 1) + " " if j == 0 else " " * indent
+            out.append_text(Text(prefix if line.plain else "") + line + "\n")
+        out.append("\n")
+    out.append(_footer(answer))
+    return out

@@ -19,6 +19,7 @@ import sys
 import aiohttp
 import discord
 
+from bot.core.printable import PrintableLogs
 from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, CommandError
 from bot.service.service import Service
 from bot.service.settings import Settings, load_settings, secret
@@ -58,6 +59,7 @@ def closed_message(exc: discord.ConnectionClosed) -> str:
 def setup_logging(settings: Settings) -> logging.Handler:
     """discord.py's logging set-up on the root logger at ``log_level``; returns the handler."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(PrintableLogs())
     level = logging.getLevelName(settings.log_level.upper())
     discord.utils.setup_logging(handler=handler, level=level, root=True)
     return handler

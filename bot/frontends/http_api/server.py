@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.core.pipeline.engine import QuestionError, QuestionTooLong
+from bot.core.printable import PrintableLogs
 from bot.service.metrics import CONTENT_TYPE
 from bot.service.service import Service, ServiceUnavailable
 from bot.service.settings import Settings, load_settings, secret
@@ -296,6 +297,8 @@ def serve_command(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(PrintableLogs())
     host = args.host or settings.http.host
     port = settings.http.port if args.port is None else args.port
     if not 0 <= port <= 65535:

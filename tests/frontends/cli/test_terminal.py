@@ -1,0 +1,71 @@
+"""Answers on a real pseudo-terminal: wrapped by visible width at the terminal's width."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from tests.helpers import run_in_pty
+
+QUESTION = "How many Japanese lived on the islands before the Soviet occupation?"
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _quotes(screen: str) -> list[list[str]]:
+    """The visible lines of each numbered quote, blank lines kept (the footer left out)."""
+    quotes: list[list[str]] = []
+    for line in SGR.sub("", screen).splitlines():
+        if re.match(r"\d+\. ", line):
+            quotes.append([])
+        elif line.startswith("("):
+            break
+        if quotes:
+            quotes[-1].append(line)
+    return [[*q[:-1]] if q and not q[-1] else q for q in quotes]
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_lines_fill_the_terminal_width_and_never_exceed_it(columns: int) -> None:
+    screen = run_in_pty(["ask", QUESTION], columns=columns)
+    assert "\x1b[1;33m" in screen  # matched words highlighted
+    visible = SGR.sub("", screen)
+    assert "\x1b" not in visible
+    lines = visible.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    quotes = _quotes(screen)
+    assert len(quotes) == 2
+    for quote in quotes:
+        assert quote[0].startswith(("1. ", "2. "))
+        assert all(line.startswith("   ") for line in quote[1:] if line)
+        # greedy wrapping by visible width: the next line's first word would not have fitted
+        for line, following in itertools.pairwise(quote):
+            if line.strip() and following.strip() and not following.startswith("   — "):
+                assert len(line) + 1 + len(following.split()[0]) > columns, (line, following)
+    attribution = [line for q in quotes for line in q if "unknown outlet" in line]
+    assert attribution and all(line.startswith("   — unknown outlet") for line in attribution)
+    tail = " ".join(line.strip() for line in quotes[0][-2:])
+    assert "“Japan-Russia peace talks suspended”, unknown author, unknown date" in tail
+
+
+def test_no_color_keeps_the_wrapping_but_drops_colour() -> None:
+    screen = run_in_pty(["ask", QUESTION], columns=60, NO_COLOR="1")
+    assert not re.search(r"\x1b\[[0-9;]*3\dm", screen)  # no foreground colour
+    assert max(len(line) for line in SGR.sub("", screen).splitlines()) <= 60
+
+
+def test_a_dumb_terminal_gets_plain_wrapped_text() -> None:
+    screen = run_in_pty(["ask", QUESTION], columns=60, TERM="dumb")
+    assert "\x1b" not in screen
+    lines = screen.splitlines()
+    assert lines[0].startswith("1. According to the Japanese government")
+    assert max(len(line) for line in lines) <= 60
+
+
+def test_the_sources_list_wraps_under_its_indent() -> None:
+    lines = SGR.sub("", run_in_pty(["sources"], columns=60)).splitlines()
+    assert lines[-1] == "5 sources"
+    assert max(len(line) for line in lines) <= 60
+    assert "caixin-japan-russia-trade-barbs" in lines
+    assert all(line.startswith("   ") for line in lines[1:-1] if "-" not in line.split()[0])
