@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.helpers import run_in_pty
+from tests.helpers import run_cli, run_in_pty
 
 QUESTION = "How many Japanese lived on the islands before the Soviet occupation?"
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -26,9 +26,17 @@ def _quotes(screen: str) -> list[list[str]]:
     return [[*q[:-1]] if q and not q[-1] else q for q in quotes]
 
 
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """A private index of the repository's articles, built before any terminal run."""
+    opts = ["--index", str(tmp_path_factory.mktemp("index"))]
+    assert run_cli(*opts, "rebuild").returncode == 0
+    return opts
+
+
 @pytest.mark.parametrize("columns", [60, 80, 120])
-def test_lines_fill_the_terminal_width_and_never_exceed_it(columns: int) -> None:
-    screen = run_in_pty(["ask", QUESTION], columns=columns)
+def test_lines_fill_the_terminal_width_and_never_exceed_it(index: list[str], columns: int) -> None:
+    screen = run_in_pty([*index, "ask", QUESTION], columns=columns)
     assert "\x1b[1;33m" in screen  # matched words highlighted
     visible = SGR.sub("", screen)
     assert "\x1b" not in visible
@@ -49,22 +57,22 @@ def test_lines_fill_the_terminal_width_and_never_exceed_it(columns: int) -> None
     assert "“Japan-Russia peace talks suspended”, unknown author, unknown date" in tail
 
 
-def test_no_color_keeps_the_wrapping_but_drops_colour() -> None:
-    screen = run_in_pty(["ask", QUESTION], columns=60, NO_COLOR="1")
+def test_no_color_keeps_the_wrapping_but_drops_colour(index: list[str]) -> None:
+    screen = run_in_pty([*index, "ask", QUESTION], columns=60, NO_COLOR="1")
     assert not re.search(r"\x1b\[[0-9;]*3\dm", screen)  # no foreground colour
     assert max(len(line) for line in SGR.sub("", screen).splitlines()) <= 60
 
 
-def test_a_dumb_terminal_gets_plain_wrapped_text() -> None:
-    screen = run_in_pty(["ask", QUESTION], columns=60, TERM="dumb")
+def test_a_dumb_terminal_gets_plain_wrapped_text(index: list[str]) -> None:
+    screen = run_in_pty([*index, "ask", QUESTION], columns=60, TERM="dumb")
     assert "\x1b" not in screen
     lines = screen.splitlines()
     assert lines[0].startswith("1. According to the Japanese government")
     assert max(len(line) for line in lines) <= 60
 
 
-def test_the_sources_list_wraps_under_its_indent() -> None:
-    lines = SGR.sub("", run_in_pty(["sources"], columns=60)).splitlines()
+def test_the_sources_list_wraps_under_its_indent(index: list[str]) -> None:
+    lines = SGR.sub("", run_in_pty([*index, "sources"], columns=60)).splitlines()
     assert lines[-1] == "5 sources"
     assert max(len(line) for line in lines) <= 60
     assert "caixin-japan-russia-trade-barbs" in lines
