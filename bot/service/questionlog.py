@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from bot.core.answer import Answer
 from bot.service.settings import QuestionLogSettings, secret
+from bot.service.votes import Vote, vote_entry
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,10 @@ class QuestionLog:
         if error is not None:
             entry["error"] = error
         self.write(entry)
+
+    def record_vote(self, vote: Vote) -> None:
+        """Queue one vote on an answer (see :mod:`bot.service.votes`; the last one counts)."""
+        self.write(vote_entry(vote, time=utc_now(), user=self.hash_user(vote.user_id)))
 
     def write(self, entry: dict[str, Any]) -> None:
         """Queue one entry (any JSON-ready dict); never blocks, drops it if the queue is full."""

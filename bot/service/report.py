@@ -2,8 +2,9 @@
 
 Reads the question log (with its rotated files ``<log>.1`` … ``<log>.N``) and summarises it:
 questions per day and per front end, the abstention rate, latency percentiles, the most-asked
-questions the sources could not answer (grouped by their content words) and the passages quoted
-most. Plain text for a terminal, ``--json`` for scripts.
+questions the sources could not answer (grouped by their content words), the passages quoted
+most and the answers people voted down (:mod:`bot.service.votes`). Plain text for a terminal,
+``--json`` for scripts.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from bot.core.printable import json_text, printable
 from bot.core.tokenizer import tokenize
 from bot.service.settings import load_settings
+from bot.service.votes import format_votes, is_vote, summarise_votes
 
 TOP = 10  # rows in the "could not answer" and "quoted most" lists
 
@@ -120,6 +122,8 @@ def summarise(entries: list[dict[str, Any]], since: dt.date | None = None) -> di
     """The whole report as a JSON-ready dict."""
     if since is not None:
         entries = [e for e in entries if e["time"][:10] >= since.isoformat()]
+    votes = [e for e in entries if is_vote(e)]
+    entries = [e for e in entries if not is_vote(e)]
     total = _Tally()
     frontends: dict[str, _Tally] = defaultdict(_Tally)
     days: dict[str, _Tally] = defaultdict(_Tally)
@@ -167,6 +171,7 @@ def summarise(entries: list[dict[str, Any]], since: dt.date | None = None) -> di
             {"index": index, "passage_id": pid, "source": source, "count": n}
             for (index, pid, source), n in quoted.most_common(TOP)
         ],
+        "votes": summarise_votes(votes),
     }
 
 
@@ -230,6 +235,7 @@ def format_report(report: dict[str, Any], files: list[Path], skipped: int) -> st
         lines.append(f"  {row['count']:>5}  passage {row['passage_id']} of {row['source']}")
         if row.get("excerpt"):
             lines.append(f"         \u201c{_shorten(row['excerpt'], 72)}\u201d")
+    lines += ["", *format_votes(report["votes"], _shorten)]
     return "\n".join(lines)
 
 

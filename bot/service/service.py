@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bot.core.answer import Answer
@@ -22,6 +23,7 @@ from bot.errors import Unavailable
 from bot.service.metrics import ServiceMetrics
 from bot.service.questionlog import QuestionLog
 from bot.service.settings import Settings
+from bot.service.votes import Vote
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +204,12 @@ class Service:
                 index=str(engine.index.manifest.get("generation", "")) or None,
                 cached=cached,
             )
+
+    def record_vote(self, vote: Vote, engine: Engine | None) -> None:
+        """Log a vote on an answer made by ``engine`` (the last per user counts) and count it."""
+        generation = engine.index.manifest.get("generation") if engine is not None else None
+        self.question_log.record_vote(replace(vote, index=str(generation) if generation else None))
+        self.metrics.votes.labels(vote.frontend, vote.vote).inc()
 
     async def reindex(self) -> BuildReport:
         """Rebuild the index from the sources in a thread, then swap in a new engine atomically.
