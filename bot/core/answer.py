@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.sources import SourceMeta
+from bot.core.sources import SourceMeta, span_basis
 
 NOT_FOUND = "I couldn't find that in the sources."
 
@@ -76,6 +76,7 @@ class Quote:
             "passage_id": self.passage_id,
             "kind": self.kind,
             "span": list(self.span),
+            "span_in": span_basis(self.source.path),
             "best_sentences": [self.text[s:e] for s, e in self.best],
             "best_spans": [list(s) for s in self.best],
             "highlights": [list(s) for s in self.highlights],

@@ -1,7 +1,9 @@
 """Turn a saved web page into a source with trafilatura (article text and the metadata it states).
 
-The extracted paragraphs, joined by blank lines, become the source text every quote is a slice of.
-Only metadata the page itself declares is kept: no date guessing from URLs or body text.
+The extracted paragraphs, joined by blank lines, become the source text every quote is a slice of:
+for a page, a quote's span locates it in that extracted text, not in the HTML (see
+:func:`bot.core.sources.span_basis`). Only metadata the page itself declares is kept: no date
+guessing from URLs or body text; the language is the page's ``<html lang>``.
 """
 
 from __future__ import annotations
@@ -42,9 +44,22 @@ def read_html(path: Path, base: Path) -> tuple[Source | None, list[Problem]]:
         author=getattr(document, "author", None) or None,
         date=getattr(document, "date", None) or None,
         url=getattr(document, "url", None) or None,
-        language=getattr(document, "language", None) or None,
+        language=_declared_language(raw) or getattr(document, "language", None) or None,
     )
     source = plain_source(meta, "\n\n".join(lines))
     if source is None:
         return None, [Problem(rel, "no article text found in the page")]
     return source, []
+
+
+def _declared_language(raw: bytes) -> str | None:
+    """The language the page declares on its root element (``lang`` or ``xml:lang``)."""
+    import lxml.html
+    from lxml.etree import ParserError
+
+    try:
+        root = lxml.html.document_fromstring(raw)
+    except (ParserError, ValueError):
+        return None
+    value = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang") or ""
+    return value.strip() or None

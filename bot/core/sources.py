@@ -8,8 +8,10 @@ collected per file, never raised past the loader: a bad file is reported and ski
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,18 @@ BLOCK_KINDS = ("body", "caption", "references", "note")
 META_FIELDS = ("title", "outlet", "author", "date", "url", "language")
 EXTRA_FIELDS = ("seed", "section", "date_note", "keywords", "pages", "identifier")
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+_BAD_DATE = "date {!r} is not YYYY, YYYY-MM or YYYY-MM-DD, so the date stays unknown"
 _HEADING = re.compile(r"#{1,6}\s+(\S.*)")
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """Safe YAML that keeps dates as the text the file states (so a bad one is a warning)."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,31 @@ class _FormatError(Exception):
         self.message = message
 
 
+def span_basis(path: str) -> str:
+    """What a quote's span is an offset into, for a source's ``path`` (see the README).
+
+    ``file``: the source file's text (UTF-8, a byte-order mark dropped); ``jsonl_text``: the
+    ``text`` field of the document's line; ``extracted_text``: the article text extracted from a
+    web page, its paragraphs joined by blank lines.
+    """
+    name = path.rsplit(":", 1)[0] if ".jsonl:" in path.lower() else path
+    suffix = Path(name).suffix.lower()
+    if suffix == ".jsonl":
+        return "jsonl_text"
+    return "extracted_text" if suffix in (".html", ".htm") else "file"
+
+
+def valid_date(text: str) -> bool:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, and a real month and day."""
+    if not _DATE.fullmatch(text):
+        return False
+    try:
+        dt.date.fromisoformat(text if len(text) == 10 else f"{text}-01-01"[:10])
+    except ValueError:
+        return False
+    return True
+
+
 def source_base(root: Path) -> Path:
     """The folder source paths and ids are relative to: ``root`` itself, or a file's folder."""
     return root if root.is_dir() else root.parent
@@ -109,27 +147,97 @@ def source_base(root: Path) -> Path:
 
 def source_files(root: Path) -> list[Path]:
     """The article files under ``root`` (a folder, or one file) in a stable order."""
+    return scan_sources(root)[0]
+
+
+def scan_sources(root: Path) -> tuple[list[Path], list[Problem]]:
+    """The article files under ``root``, and what was passed over there, each with the reason.
+
+    Folder symlinks are followed once (a loop back into a visited folder is reported, not
+    walked); hidden files and folders are ignored. Skips are warnings: they leave nothing out
+    that could have been read.
+    """
     if not root.exists():
         raise SourcesError(f"sources not found: {root}")
     if root.is_file():
         if root.suffix.lower() not in SUFFIXES:
             raise SourcesError(f"{root}: not a sources folder or a {'/'.join(SUFFIXES)} file")
-        return [root]
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+        return [root], []
+    found: list[Path] = []
+    skipped: list[Problem] = []
+    _walk(root, root, {_identity(root)}, found, skipped)
+    found.sort()
+    return found, sorted(skipped, key=lambda p: p.path)
 
 
-def file_sha256(path: Path) -> str:
-    """Content hash of a file, used to tell whether the index is stale."""
+def _identity(folder: Path) -> tuple[int, int]:
+    stat = folder.stat()
+    return stat.st_dev, stat.st_ino
+
+
+def _walk(
+    folder: Path, root: Path, seen: set[tuple[int, int]], found: list[Path], skipped: list[Problem]
+) -> None:
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        rel = folder.relative_to(root).as_posix()
+        skipped.append(_skip(rel, f"cannot list the folder ({exc.strerror})"))
+        return
+    for path in entries:
+        if path.name.startswith("."):
+            continue
+        rel = path.relative_to(root).as_posix()
+        why = _unusable(path)
+        if why:
+            skipped.append(_skip(rel, why))
+        elif path.is_dir():
+            identity = _identity(path)
+            if identity in seen:
+                skipped.append(_skip(rel, "a symbolic link loop"))
+            else:
+                _walk(path, root, seen | {identity}, found, skipped)
+        elif not path.is_file():
+            skipped.append(_skip(rel, "not a regular file (a pipe, socket or device)"))
+        elif path.suffix.lower() in SUFFIXES:
+            found.append(path)
+        else:
+            kind = f"{path.suffix} files are" if path.suffix else "files without an extension are"
+            skipped.append(_skip(rel, f"{kind} not read (use {', '.join(SUFFIXES)})"))
+
+
+def _skip(rel: str, why: str) -> Problem:
+    return Problem(rel, f"skipped: {why}", None, False)
+
+
+def _unusable(path: Path) -> str | None:
+    """Why a folder entry cannot be followed (a broken or looping symlink), or None."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return f"a broken symbolic link (to {os.readlink(path)})"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        return f"cannot follow the symbolic link ({exc.strerror})"
+    return None
+
+
+def file_sha256(path: Path) -> str | None:
+    """Content hash of a file, used to tell whether the index is stale; None if unreadable.
+
+    An unreadable file is reported (and skipped) when the sources are read, like a malformed one;
+    hashing it must not fail every question first.
+    """
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
     return digest.hexdigest()
 
 
@@ -145,12 +253,13 @@ def read_source(path: Path, root: Path) -> tuple[Source | None, list[Problem]]:
     except OSError as exc:
         return None, [Problem(rel, f"cannot read: {exc.strerror}")]
     warnings: list[Problem] = []
+    markdown = path.suffix.lower() == ".md"
     try:
-        if path.suffix.lower() == ".md":
+        if markdown and text.lstrip("\n").startswith("---"):
             meta, body_at, body_line = _front_matter(text, source_id, rel, warnings)
         else:
-            meta, body_at, body_line = _title_line(text, source_id, rel, warnings)
-        blocks = tuple(_blocks(text, body_at, body_line, plain=path.suffix.lower() != ".md"))
+            meta, body_at, body_line = _title_line(text, source_id, rel, warnings, markdown)
+        blocks = tuple(_blocks(text, body_at, body_line, plain=not markdown))
     except _FormatError as exc:
         return None, [Problem(rel, exc.message, exc.line)]
     if not any(block.kind == "body" for block in blocks):
@@ -175,7 +284,10 @@ def iter_sources(root: Path) -> Iterator[tuple[Path, Source | None, list[Problem
     """Stream every source under ``root`` with the file it came from; duplicates are errors."""
     base = source_base(root)
     seen: set[str] = set()
-    for path in source_files(root):
+    paths, skipped = scan_sources(root)
+    for problem in skipped:
+        yield root / problem.path, None, [problem]
+    for path in paths:
         for source, found in read_file(path, base):
             if source is not None and source.meta.id in seen:
                 found = [
@@ -239,27 +351,30 @@ def _json_document(record: Any, rel: str, number: int) -> tuple[Source | None, l
         if value is not None and not isinstance(value, str):
             return None, [Problem(rel, f"{label}: {key!r} must be a string", number)]
         values[key] = value.strip() or None if isinstance(value, str) else None
-    if values["date"] and not _DATE.fullmatch(values["date"]):
-        return None, [Problem(rel, f"{label}: date {values['date']!r} is not YYYY-MM-DD", number)]
-    meta = SourceMeta(id=str(doc_id), path=f"{rel}:{number}", **values)
+    warnings, extra = [], {}
+    if values["date"] and not valid_date(values["date"]):
+        message = f"{label}: {_BAD_DATE.format(values['date'])}; kept as date_note"
+        warnings.append(Problem(rel, message, number, False))
+        extra["date_note"], values["date"] = values["date"], None
+    meta = SourceMeta(id=str(doc_id), path=f"{rel}:{number}", extra=extra, **values)
     source = plain_source(meta, text)
     if source is None:
         return None, [Problem(rel, f"{label} has no text", number)]
-    return source, []
+    return source, warnings
 
 
 def _front_matter(
     text: str, source_id: str, rel: str, warnings: list[Problem]
 ) -> tuple[SourceMeta, int, int]:
     lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
-        raise _FormatError(1, "a .md source must start with '---' front matter (title, outlet, …)")
+    if lines[0].strip() != "---":
+        raise _FormatError(1, "front matter must start on line 1 with '---'")
     closing = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
     if closing is None:
         raise _FormatError(1, "front matter opened on line 1 is never closed with '---'")
     raw = "".join(lines[1:closing])
     try:
-        data = yaml.safe_load(raw) or {}
+        data = yaml.load(raw, Loader=_FrontMatterLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
@@ -293,8 +408,6 @@ def _validate_meta(
         if key not in META_FIELDS and key not in EXTRA_FIELDS:
             warnings.append(Problem(rel, f"unknown front-matter key {key!r} ignored", line, False))
             continue
-        if key == "date" and isinstance(value, dt.date):
-            value = value.isoformat()
         if key == "keywords":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise _FormatError(line, "'keywords' must be a list of strings")
@@ -302,10 +415,16 @@ def _validate_meta(
             raise _FormatError(line, f"{key!r} must be a single value, not {type(value).__name__}")
         elif value is not None:
             value = str(value).strip() or None
-        if key == "date" and value is not None and not _DATE.fullmatch(value):
-            raise _FormatError(line, f"date {value!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+        if key == "date" and value is not None and not valid_date(value):
+            note = "kept as date_note" if "date_note" not in data else "ignored"
+            warnings.append(Problem(rel, f"{_BAD_DATE.format(value)}; {note}", line, False))
+            if "date_note" not in data:
+                extra["date_note"] = value
+            value = None
         if key == "url" and value is not None and not re.match(r"https?://\S+$", value):
-            raise _FormatError(line, f"url {value!r} is not an http(s) address")
+            message = f"url {value!r} is not an http(s) address; the url stays unknown"
+            warnings.append(Problem(rel, message, line, False))
+            value = None
         (values if key in META_FIELDS else extra)[key] = value
     if not values.get("title"):
         warnings.append(Problem(rel, "no title in the front matter", 1, False))
@@ -313,16 +432,20 @@ def _validate_meta(
 
 
 def _title_line(
-    text: str, source_id: str, rel: str, warnings: list[Problem]
+    text: str, source_id: str, rel: str, warnings: list[Problem], markdown: bool = False
 ) -> tuple[SourceMeta, int, int]:
+    """A source without metadata: its first line (a Markdown heading's text) is the title."""
     offset = 0
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         offset += len(line)
         if line.strip():
-            warnings.append(
-                Problem(rel, "plain text: outlet, author, date and url unknown", None, False)
-            )
-            return SourceMeta(id=source_id, path=rel, title=line.strip()), offset, number + 1
+            title = line.strip()
+            if markdown and (m := _HEADING.fullmatch(title)):
+                title = m.group(1).strip()
+            what = "no front matter, so the first line is the title" if markdown else "plain text"
+            message = f"{what}: outlet, author, date and url unknown"
+            warnings.append(Problem(rel, message, None, False))
+            return SourceMeta(id=source_id, path=rel, title=title), offset, number + 1
     raise _FormatError(None, "the file is empty")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.sources import SourcesError, load_sources, source_files
+from bot.core.sources import SourcesError, load_sources, scan_sources, source_files, span_basis
 from tests.helpers import ROOT, SEEDS
 
 SOURCES = ROOT / "sources"
@@ -121,9 +121,6 @@ GOOD = "---\ntitle: Good\n---\n\nA perfectly fine paragraph about the islands.\n
             "invalid front matter",
         ),
         ("no-close.md", "---\ntitle: x\n\nText.\n", 1, "never closed"),
-        ("no-front.md", "Just text\n", 1, "must start with '---'"),
-        ("bad-date.md", "---\ntitle: x\ndate: March 2022\n---\n\nText.\n", 3, "YYYY"),
-        ("bad-url.md", "---\ntitle: x\nurl: not a url\n---\n\nText.\n", 3, "http"),
         ("fence.md", "---\ntitle: x\n---\n\nText.\n\n::: caption\nPhoto.\n", 7, "never closed"),
         (
             "kind.md",
@@ -201,3 +198,113 @@ def test_html_page_goes_through_article_extraction(tmp_path: Path) -> None:
     assert source.meta.title == "Talks suspended" and source.meta.author == "Jane Doe"
     assert "17,000 Japanese" in source.text and "Subscribe" not in source.text
     assert source.meta.date is None  # not stated by the page: not guessed
+
+
+def _warnings(problems: list) -> list[str]:
+    assert not any(p.error for p in problems), problems
+    return [str(p) for p in problems]
+
+
+@pytest.mark.parametrize("date", ["March 2022", "2022-02-30", "2022-13", "22 March"])
+def test_a_bad_date_is_a_warning_and_the_article_is_kept(tmp_path: Path, date: str) -> None:
+    _write(tmp_path, "a.md", f"---\ntitle: Talks\ndate: {date}\n---\n\nThe talks stalled.\n")
+    sources, problems = load_sources(tmp_path)
+    (source,) = sources
+    assert source.meta.date is None and source.meta.extra["date_note"] == date
+    (warning,) = _warnings(problems)
+    assert warning.startswith("warning: a.md:3: date") and "stays unknown" in warning
+
+
+def test_a_bad_date_keeps_an_existing_date_note_and_a_bad_url_is_dropped(tmp_path: Path) -> None:
+    head = "---\ntitle: T\ndate: spring\ndate_note: Said to be spring 2022.\nurl: nope\n---\n"
+    _write(tmp_path, "a.md", head + "\nThe talks stalled.\n")
+    (source,), problems = load_sources(tmp_path)
+    assert source.meta.extra["date_note"] == "Said to be spring 2022."
+    assert source.meta.date is None and source.meta.url is None
+    assert len(_warnings(problems)) == 2
+
+
+def test_yaml_dates_stay_the_text_the_file_states(tmp_path: Path) -> None:
+    _write(tmp_path, "a.md", "---\ntitle: T\ndate: 2022-03-22\n---\n\nThe talks stalled.\n")
+    (source,), problems = load_sources(tmp_path)
+    assert source.meta.date == "2022-03-22" and problems == []
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        (
+            "# Talks stall again\n\nNo progress was made.\n\n## Later\n\nStill none.\n",
+            "Talks stall again",
+        ),
+        ("Talks stall again\n\nNo progress was made.\n", "Talks stall again"),
+    ],
+)
+def test_markdown_without_front_matter_reads_like_text(
+    tmp_path: Path, text: str, title: str
+) -> None:
+    _write(tmp_path, "a.md", text)
+    (source,), problems = load_sources(tmp_path)
+    assert source.meta.title == title and source.meta.outlet is None
+    body = [source.text[b.start : b.end] for b in source.blocks]
+    assert body[0] == "No progress was made." and "## Later" not in body
+    (warning,) = _warnings(problems)
+    assert "no front matter" in warning
+
+
+def test_jsonl_bad_date_is_kept_as_date_note(tmp_path: Path) -> None:
+    _write(tmp_path, "d.jsonl", '{"id": "a", "text": "Snow fell.", "date": "Spring 2020"}\n')
+    (source,), problems = load_sources(tmp_path)
+    assert source.meta.date is None and source.meta.extra == {"date_note": "Spring 2020"}
+    assert len(_warnings(problems)) == 1
+
+
+def test_skipped_entries_are_listed_with_the_reason(tmp_path: Path) -> None:
+    import os
+
+    _write(tmp_path, "good.md", GOOD)
+    _write(tmp_path, "photo.jpg", b"\xff\xd8")
+    _write(tmp_path, "LICENSE", "MIT")
+    _write(tmp_path, ".hidden.md", GOOD)
+    (tmp_path / "gone.md").symlink_to(tmp_path / "nowhere.md")
+    (tmp_path / "self.md").symlink_to(tmp_path / "self.md")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "again").symlink_to(tmp_path)
+    _write(tmp_path / "sub", "inner.txt", "Inner\n\nAn inner article about snow.\n")
+    os.mkfifo(tmp_path / "pipe.txt")
+    paths, skipped = scan_sources(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["good.md", "sub/inner.txt"]
+    reasons = {p.path: p.message for p in skipped}
+    use = "(use .md, .txt, .html, .htm, .jsonl)"
+    assert reasons == {
+        "LICENSE": f"skipped: files without an extension are not read {use}",
+        "gone.md": f"skipped: a broken symbolic link (to {tmp_path / 'nowhere.md'})",
+        "photo.jpg": f"skipped: .jpg files are not read {use}",
+        "pipe.txt": "skipped: not a regular file (a pipe, socket or device)",
+        "self.md": "skipped: a symbolic link loop",
+        "sub/again": "skipped: a symbolic link loop",
+    }
+    assert not any(p.error for p in skipped)
+    sources, problems = load_sources(tmp_path)  # reading lists them too, and still reads the rest
+    assert len(sources) == 2 and {p.path for p in problems} >= set(reasons)
+
+
+def test_the_span_of_an_html_quote_is_into_its_extracted_text(tmp_path: Path) -> None:
+    page = (
+        '<html lang="ja"><head><title>Snow</title></head><body><article>'
+        "<p>Heavy snow closed the roads around Sapporo for two days &amp; nights.</p>"
+        "<p>Trains to Asahikawa ran again on Friday after the line was cleared.</p>"
+        "</article></body></html>"
+    )
+    _write(tmp_path, "page.html", page)
+    (source,), _ = load_sources(tmp_path)
+    assert source.meta.language == "ja"
+    for block in source.blocks:
+        quote = source.text[block.start : block.end]
+        assert quote in (
+            "Heavy snow closed the roads around Sapporo for two days & nights.",
+            "Trains to Asahikawa ran again on Friday after the line was cleared.",
+        )
+    assert source.text.split("\n\n")[1].startswith("Trains")
+    assert span_basis("page.html") == "extracted_text" and span_basis("a/b.HTM") == "extracted_text"
+    assert span_basis("docs.jsonl:12") == "jsonl_text" and span_basis("x.md") == "file"
