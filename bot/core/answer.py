@@ -102,6 +102,14 @@ class Answer:
     reason: str | None = None  # why it declined, in one line
 
     @property
+    def did_you_mean(self) -> str | None:
+        """One line naming corrected words: ``Did you mean: ambassador (not ambasador)?``."""
+        if not self.corrections:
+            return None
+        fixes = ", ".join(f"{c.corrected} (not {c.original})" for c in self.corrections)
+        return f"Did you mean: {fixes}?"
+
+    @property
     def agreeing_sources(self) -> int:
         """How many distinct sources the quotes (and the "also reported by" notes) come from."""
         ids = {q.source.id for q in self.quotes}

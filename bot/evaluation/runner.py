@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from bot.core.pipeline.engine import Tuning
 from bot.evaluation.baseline import rank_bm25_report
@@ -17,7 +17,7 @@ from bot.evaluation.scoring import EvalReport, TradeoffPoint, evaluate, tradeoff
 from bot.evaluation.sets import EvalSet, SetUnavailable, Workspace
 
 # The engine's abstention threshold the trade-off curve varies, and the values it takes.
-TRADEOFF_KNOB = "min_coverage"
+TRADEOFF_KNOB = "answerability.min_coverage"
 TRADEOFF_VALUES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -63,7 +63,7 @@ def run_set(
         run.baseline = rank_bm25_report(prepared.paragraphs, prepared.questions)
         run.paragraphs = len(prepared.paragraphs)
         began = _lap(run.timings, "rank-bm25", began)
-    if curve and chosen.tradeoff and TRADEOFF_KNOB in {f.name for f in fields(Tuning)}:
+    if curve and chosen.tradeoff:
         run.curve = tradeoff(engine, prepared.questions, TRADEOFF_KNOB, TRADEOFF_VALUES)
         _lap(run.timings, "curve", began)
     return run

@@ -166,10 +166,8 @@ def calibrate(
     rows = []
     for coverage in (0.3, 0.4, 0.5, 0.6, 0.7):
         for min_score in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25):
-            gate = dataclasses.replace(
-                engine.tuning.answerability, min_coverage=coverage, min_score=min_score
-            )
-            tuning = dataclasses.replace(engine.tuning, answerability=gate)
+            tuning = engine.tuning.with_setting("answerability.min_coverage", coverage)
+            tuning = tuning.with_setting("answerability.min_score", min_score)
             probe = Engine(engine.index, engine.synonyms, tuning)
             rows.append((coverage, min_score, evaluate(probe, questions)))
     return rows
@@ -203,11 +201,12 @@ def tradeoff(
 ) -> list[TradeoffPoint]:
     """Declined-unanswerable against answered-answerable as one abstention setting varies.
 
-    ``knob`` names a field of the engine's :class:`Tuning` (the threshold its gate applies).
+    ``knob`` names a stage setting of the engine's :class:`Tuning` (the threshold its gate
+    applies), e.g. ``"answerability.min_coverage"``.
     """
     points = []
     for value in values:
-        tuning = dataclasses.replace(engine.tuning, **{knob: value})
+        tuning = engine.tuning.with_setting(knob, value)
         probe = Engine(engine.index, engine.synonyms, tuning)
         points.append(TradeoffPoint(value, evaluate(probe, questions)))
     return points

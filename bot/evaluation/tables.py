@@ -67,7 +67,7 @@ def figures_table(runs: Sequence[SetRun]) -> str:
 
 def curve_table(run: SetRun) -> str:
     """The abstention trade-off of one set as the engine's gate threshold varies."""
-    current = getattr(Tuning(), TRADEOFF_KNOB)
+    current = Tuning().setting(TRADEOFF_KNOB)
     rows = []
     for point in run.curve:
         f = point.report.figures()

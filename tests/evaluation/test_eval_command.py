@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.evaluation.runner import TRADEOFF_KNOB
 from tests.helpers import run_cli, write_eval_workspace
 
 
@@ -31,7 +32,7 @@ def test_one_run_scores_every_report_set_side_by_side(repo: Path) -> None:
     ]
     squad = lines[4].split(" | ")
     assert squad[2:4] == ["2 sources, 2 passages", "3 + 3"]
-    assert "`min_coverage` varies" in result.stdout  # the trade-off curve
+    assert f"`{TRADEOFF_KNOB}` varies" in result.stdout  # the trade-off curve
     for name in ("own", "dev", "squad2", "archive"):
         assert f"{name}: " in result.stderr and " questions in " in result.stderr
     assert "calibration" not in result.stdout
@@ -47,7 +48,7 @@ def test_json_holds_figures_baseline_curve_and_timings(repo: Path) -> None:
     squad = sets["squad2"]
     assert squad["rank_bm25"]["hit@3"] == 1.0 and squad["rank_bm25"]["questions"] == 3
     points = squad["tradeoff"]["points"]
-    assert squad["tradeoff"]["knob"] == "min_coverage" and len(points) >= 5
+    assert squad["tradeoff"]["knob"] == TRADEOFF_KNOB and len(points) >= 5
     declined = [p["abstained_when_unanswerable"] for p in points]
     assert declined == sorted(declined)  # a stricter gate never declines fewer
     assert set(squad["seconds"]) >= {"prepare", "index", "ask", "rank-bm25", "curve"}

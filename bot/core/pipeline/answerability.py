@@ -51,21 +51,21 @@ def judge(
     return Verdict(relevant, None if relevant else why_not(question, evidence))
 
 
-def _quoted(words: list[str]) -> str:
-    listed = [f"'{w}'" for w in words[:3]]
-    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+def _listed(words: list[str], quote: str = "'", last: str = " or ") -> str:
+    shown = [f"{quote}{w}{quote}" for w in dict.fromkeys(words)][:3]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + last + shown[-1]
 
 
 def why_not(question: Question, evidence: Evidence) -> str:
     """One line saying why nothing was quoted, from what the sources hold of the question."""
     unknown = [c.surface for c in question.concepts if not c.known]
     if unknown and len(unknown) == len(question.concepts):
-        return f"Nothing in the sources matches {_quoted(unknown)}."
+        return f"Nothing in the sources matches {_listed(unknown)}."
     names = [c.surface for c in question.concepts if not c.known and c.surface[:1].isupper()]
     if names:
-        return f"No source mentions {_quoted(names)}."
+        return f"No source mentions {_listed(names, '', ' or ')}."
     if unknown:
-        return f"No source mentions {_quoted(unknown)}."
+        return f"No source mentions {_listed(unknown)}."
     if len(evidence.passages):
         best = int(np.argmax(evidence.presence.sum(axis=1)))
         missing = [
@@ -74,7 +74,5 @@ def why_not(question: Question, evidence: Evidence) -> str:
             if not p
         ]
         if missing:
-            return (
-                f"No passage speaks of {_quoted(missing)} together with the rest of the question."
-            )
+            return f"No passage speaks of {_listed(missing, last=' and ')} with the rest."
     return "No passage matches enough of the question."

@@ -8,6 +8,7 @@ occur in them (``match``), combine the signals (``rerank``), decide whether anyt
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,18 @@ class Tuning:
     rerank: RerankSettings = field(default_factory=RerankSettings)
     answerability: AnswerabilitySettings = field(default_factory=AnswerabilitySettings)
     diversify: DiversifySettings = field(default_factory=DiversifySettings)
+
+    def setting(self, path: str) -> float:
+        """One stage's setting by its dotted name, e.g. ``"answerability.min_coverage"``."""
+        stage, name = path.split(".")
+        return float(getattr(getattr(self, stage), name))
+
+    def with_setting(self, path: str, value: float) -> Tuning:
+        """A copy with one stage's setting changed (see :meth:`setting`)."""
+        stage, name = path.split(".")
+        return dataclasses.replace(
+            self, **{stage: dataclasses.replace(getattr(self, stage), **{name: value})}
+        )
 
 
 def open_index(

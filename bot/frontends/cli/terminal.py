@@ -46,14 +46,16 @@ def _footer(answer: Answer) -> str:
 
 
 def _not_found(answer: Answer) -> str:
-    return answer.message or "I couldn't find that in the sources."
+    return " ".join(
+        filter(None, (answer.message or "I couldn't find that in the sources.", answer.reason))
+    )
 
 
 def format_answer(answer: Answer) -> str:
     """The answer as plain text: each quote, then its attribution and who else reports it."""
     if not answer.answered:
         return printable(_not_found(answer))
-    blocks = []
+    blocks = [answer.did_you_mean] if answer.did_you_mean else []
     for i, quote in enumerate(answer.quotes):
         lines = [f"{_number(answer, i)} " + quote.text.replace("\n", "\n   ")]
         lines += [f"   {line}" for line in (_attribution(quote), _also(quote)) if line]
@@ -154,7 +156,7 @@ def _rich_answer(answer: Answer, console: Console) -> RenderableType:
         return Text(printable(_not_found(answer)))
     indent = len(_number(answer, len(answer.quotes) - 1)) + 1
     width = max(console.width - indent, 20)
-    out = Text()
+    out = Text(printable(f"{answer.did_you_mean}\n\n") if answer.did_you_mean else "")
     for i, quote in enumerate(answer.quotes):
         body = Text(printable(quote.text))
         for start, end in quote.best:

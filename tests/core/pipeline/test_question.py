@@ -1,0 +1,101 @@
+"""Understanding the question: question words, corrections, answer types, query weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.pipeline.engine import Engine
+from bot.core.pipeline.question import (
+    QUESTION_WORDS,
+    QuestionSettings,
+    answer_type,
+    understand,
+)
+from bot.core.tokenizer import tokenize
+
+
+def _read(engine: Engine, question: str, context: str | None = None):
+    return understand(question, engine.backend, engine.synonyms, QuestionSettings(), context)
+
+
+def test_question_words_are_cues_not_content(engine: Engine) -> None:
+    asked = _read(engine, "name of the russian ambassador, what did he say")
+    assert "name" in asked.cue_words and "say" in asked.cue_words
+    assert asked.terms == ("russian", "ambassador")
+    assert asked.query["say"] < asked.query["ambassador"]  # searched, but weighing little
+
+
+def test_a_question_of_only_question_words_searches_for_them(engine: Engine) -> None:
+    asked = _read(engine, "what did they say")
+    assert asked.terms == ("say",) and asked.cue_words == ()
+
+
+def test_the_question_word_list_is_generic_english() -> None:
+    for word in ("kuril", "japan", "russia", "treati"):  # nothing of today's corpus
+        assert word not in QUESTION_WORDS
+    assert set(tokenize("name say tell happen date year still put")) <= QUESTION_WORDS
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant", "word"),
+    [
+        ("who is the russian ambasador", "ambassador", "ambasador"),
+        ("what did medvedv write on telegram", "medvedev", "medvedv"),
+        ("what sanctons has japan imposed", "sanction", "sanctons"),
+    ],
+)
+def test_a_typo_is_corrected_to_the_nearest_index_term(
+    engine: Engine, typed: str, meant: str, word: str
+) -> None:
+    asked = _read(engine, typed)
+    assert meant in asked.terms
+    (fix,) = [c for c in asked.corrections if c.original == word]
+    assert tokenize(fix.corrected) == [meant]  # shown as a word of the sources, not a stem
+    assert fix.to_json() == {"from": word, "to": fix.corrected}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "who is the russian ambassador",  # every word is in the index
+        "best pizza in naples",  # common English words the sources lack: a finding, not a typo
+        "what about the kurils",  # a vocabulary word
+        "who is mori",  # short words are never corrected
+    ],
+)
+def test_vocabulary_and_common_words_are_never_corrected(engine: Engine, question: str) -> None:
+    assert _read(engine, question).corrections == ()
+
+
+def test_an_unknown_word_stays_unknown(engine: Engine) -> None:
+    asked = _read(engine, "what is the best pizza in naples")
+    pizza = next(c for c in asked.concepts if c.term == "pizza")
+    assert not pizza.known and pizza.surface == "pizza"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many Japanese lived on the islands?", "number"),
+        ("how much did the deal cost", "number"),
+        ("what percentage supported the sanctions", "number"),
+        ("When did the talks start?", "date"),
+        ("what year was the declaration signed", "date"),
+        ("Who is the foreign minister?", "name"),
+        ("whats the name of the ambassador", "name"),
+        ("Where do the former islanders live?", "place"),
+        ("which country suspended the talks", "place"),
+        ("Why did Russia suspend the talks?", None),
+    ],
+)
+def test_answer_type(question: str, kind: str | None) -> None:
+    assert answer_type(question) == kind
+
+
+def test_synonyms_and_context_are_added_at_their_weights(engine: Engine) -> None:
+    settings = QuestionSettings()
+    asked = _read(engine, "kuril islands", context="visa-free visits")
+    assert asked.query["kuril"] == 1.0
+    assert asked.query.get("territori") == settings.synonym_weight
+    assert asked.query["visit"] == settings.context_weight
+    assert "visit" not in asked.highlight  # context words are searched, not marked
