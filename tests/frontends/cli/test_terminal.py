@@ -77,3 +77,15 @@ def test_the_sources_list_wraps_under_its_indent(index: list[str]) -> None:
     assert max(len(line) for line in lines) <= 60
     assert "caixin-japan-russia-trade-barbs" in lines
     assert all(line.startswith("   ") for line in lines[1:-1] if "-" not in line.split()[0])
+
+
+def test_corrections_and_the_reason_for_declining_are_shown(index: list[str]) -> None:
+    screen = SGR.sub("", run_in_pty([*index, "ask", "who is the russian ambasador"], columns=100))
+    assert "Did you mean: ambassador (not ambasador)?" in screen
+    plain = run_cli(*index, "ask", "What did Zhirinovsky say about sushi?")
+    assert (
+        plain.stdout
+        == "I couldn't find that in the sources. Nothing in the sources matches 'Zhirinovsky' or 'sushi'.\n"
+    )
+    piped = run_cli(*index, "ask", "who is the russian ambasador")
+    assert piped.stdout.startswith("Did you mean: ambassador (not ambasador)?\n\n1. ")
