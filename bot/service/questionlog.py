@@ -1,28 +1,31 @@
-"""The question log: one JSON line per question from every front end, with size-based rotation.
+"""The question log: one JSON line per question (or vote) from every front end.
 
-Lines are handed to a background writer thread through a queue, so recording a question never
-blocks the event loop. User ids are never written: only a keyed hash (HMAC-SHA256, salt from
-``NEWSBOT_LOG_SALT`` or a random salt kept next to the log with 0600 permissions). A full disk or
-an unwritable path is logged once per outage and the questions are dropped, never fatal.
+Entries go through a ``logging.handlers.QueueHandler`` to a ``QueueListener`` thread, so recording
+a question never blocks the event loop; the listener's :class:`LineFileHandler` appends whole
+lines, rotates by size and is safe with several processes sharing the file. User ids are never
+written: only a keyed hash (HMAC-SHA256, salt from ``NEWSBOT_LOG_SALT`` or a random salt kept next
+to the log with 0600 permissions). A full disk or an unwritable path loses entries (counted
+exactly, logged once per interval), never the service.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
+import logging.handlers
 import os
 import queue
 import secrets
-import threading
+import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from bot.core.answer import Answer
-from bot.service.settings import QuestionLogSettings, secret
+from bot.service.linefile import FAILURE_LOG_INTERVAL, LineFileHandler
+from bot.service.settings import QuestionLogSettings, environment
 from bot.service.votes import Vote, vote_entry
 
 logger = logging.getLogger(__name__)
@@ -30,7 +33,6 @@ logger = logging.getLogger(__name__)
 SALT_ENV = "NEWSBOT_LOG_SALT"
 MAX_LOGGED_CHARS = 2000  # longer (rejected) questions are cut to this in the log
 _QUEUE_LIMIT = 10_000
-_STOP = object()
 
 
 def salt_path(log_path: Path) -> Path:
@@ -40,7 +42,7 @@ def salt_path(log_path: Path) -> Path:
 
 def load_salt(log_path: Path | None) -> str:
     """The hashing salt: ``NEWSBOT_LOG_SALT``, else the persisted one (created 0600 if missing)."""
-    from_env = secret(SALT_ENV)
+    from_env = environment().log_salt
     if from_env:
         return from_env
     if log_path is None:
@@ -74,8 +76,32 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+class _Queue(logging.handlers.QueueHandler):
+    """Hands lines to the writer thread; counts (never raises on) lines a full queue refuses."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(queue.Queue(maxsize=limit))
+        self.dropped = 0
+        self._noticed_at: float | None = None
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record  # the message is already the finished line
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            now = time.monotonic()
+            if self._noticed_at is None or now - self._noticed_at >= FAILURE_LOG_INTERVAL:
+                self._noticed_at = now
+                logger.error(
+                    "question log: the writer is behind; %d entries dropped so far", self.dropped
+                )
+
+
 class QuestionLog:
-    """Appends question entries to a JSON-lines file from a background thread, rotating by size."""
+    """Question and vote entries appended as JSON lines by a background thread."""
 
     def __init__(
         self,
@@ -84,21 +110,18 @@ class QuestionLog:
         max_bytes: int = 10_000_000,
         backups: int = 5,
         salt: str | None = None,
+        queue_limit: int = _QUEUE_LIMIT,
     ) -> None:
         self.path = path
-        self.max_bytes = max_bytes
-        self.backups = max(backups, 0)
-        self.dropped = 0  # entries lost to write errors or a full queue
         self._salt = (salt if salt is not None else load_salt(path)).encode("utf-8")
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_LIMIT)
-        self._file: IO[bytes] | None = None
-        self._failing = False
-        self._queue_full_logged = False
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._queue = _Queue(queue_limit)
+        self._file: LineFileHandler | None = None
+        self._listener: logging.handlers.QueueListener | None = None
         if path is not None:
-            self._thread = threading.Thread(target=self._run, name="question-log", daemon=True)
-            self._thread.start()
+            self._file = LineFileHandler(path, max_bytes=max_bytes, backups=backups)
+            self._listener = logging.handlers.QueueListener(self._queue.queue, self._file)
+            self._listener.start()
 
     @classmethod
     def from_settings(cls, settings: QuestionLogSettings) -> QuestionLog:
@@ -109,6 +132,11 @@ class QuestionLog:
     def enabled(self) -> bool:
         """Whether entries are written anywhere."""
         return self.path is not None
+
+    @property
+    def dropped(self) -> int:
+        """Entries lost so far: refused by a full queue or by the disk."""
+        return self._queue.dropped + (self._file.dropped if self._file else 0)
 
     def hash_user(self, user_id: str | int | None) -> str | None:
         """A salted, non-reversible stand-in for a user id (stable while the salt is)."""
@@ -135,13 +163,11 @@ class QuestionLog:
         """Queue the entry for one question (``answer`` is None when it was rejected)."""
         if not self.enabled:
             return
-        if len(question) > MAX_LOGGED_CHARS:
-            question = question[:MAX_LOGGED_CHARS] + "…"
         entry: dict[str, Any] = {
             "time": utc_now(),
             "frontend": frontend,
             "user": self.hash_user(user_id),
-            "question": question,
+            "question": _cut(question),
             "k": k,
             "offset": offset,
             "answered": bool(answer and answer.answered),
@@ -164,126 +190,36 @@ class QuestionLog:
         self.write(vote_entry(vote, time=utc_now(), user=self.hash_user(vote.user_id)))
 
     def write(self, entry: dict[str, Any]) -> None:
-        """Queue one entry (any JSON-ready dict); never blocks, drops it if the queue is full."""
+        """Queue one entry (any JSON-ready dict); never blocks, counts it if the queue is full."""
         if not self.enabled or self._closed:
             return
-        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        try:
-            self._queue.put_nowait(line)
-        except queue.Full:
-            self.dropped += 1
-            if not self._queue_full_logged:
-                self._queue_full_logged = True
-                logger.error("question log: the writer is behind; dropping entries")
+        record = logging.makeLogRecord({"msg": json.dumps(entry, ensure_ascii=False)})
+        self._queue.handle(record)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until every entry queued so far is written (False on timeout). Not on the loop."""
-        if self._thread is None or not self._thread.is_alive():
-            return True
-        done = threading.Event()
-        try:
-            self._queue.put(done, timeout=timeout)
-        except queue.Full:
-            return False
-        return done.wait(timeout)
+        pending = self._queue.queue
+        deadline = time.monotonic() + timeout
+        with pending.all_tasks_done:
+            while pending.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                pending.all_tasks_done.wait(left)
+        return True
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, stop the writer thread and close the file. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        if self._thread is not None:
-            try:
-                self._queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                logger.error("question log: could not stop the writer in %.0f s", timeout)
-                return
-            self._thread.join(timeout)
+        if self._listener is not None:
+            if not self.flush(timeout):
+                logger.error("question log: could not write everything in %.0f s", timeout)
+            self._listener.stop()
+        if self._file is not None:
+            self._file.close()
 
-    # -- writer thread ---------------------------------------------------------------------
 
-    def _run(self) -> None:
-        """Write queued lines in batches; flush the file when the queue runs dry."""
-        while True:
-            item = self._queue.get()
-            while True:
-                if item is _STOP:
-                    self._close_file()
-                    return
-                if isinstance(item, threading.Event):
-                    self._flush_file()
-                    item.set()
-                else:
-                    self._write_line(item)
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            self._flush_file()
-
-    def _write_line(self, line: bytes) -> None:
-        try:
-            handle = self._open()
-            size = handle.tell()
-            if self.max_bytes > 0 and size > 0 and size + len(line) > self.max_bytes:
-                self._rotate()
-                handle = self._open()
-            handle.write(line)
-        except OSError as exc:
-            self._failed(exc)
-        else:
-            if self._failing:
-                self._failing = False
-                logger.warning("question log: writing to %s again", self.path)
-
-    def _open(self) -> IO[bytes]:
-        if self._file is None:
-            assert self.path is not None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._file = os.fdopen(fd, "ab")
-        return self._file
-
-    def _rotate(self) -> None:
-        """``log`` → ``log.1`` → … → ``log.<backups>`` (the oldest is dropped)."""
-        assert self.path is not None
-        self._close_file()
-        if self.backups == 0:
-            self.path.unlink(missing_ok=True)
-            return
-        for n in range(self.backups - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{n}")
-            if older.exists():
-                os.replace(older, self.path.with_name(f"{self.path.name}.{n + 1}"))
-        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-
-    def _flush_file(self) -> None:
-        if self._file is None:
-            return
-        try:
-            self._file.flush()
-        except OSError as exc:
-            self._failed(exc)
-
-    def _close_file(self) -> None:
-        handle, self._file = self._file, None
-        if handle is not None:
-            try:
-                handle.close()
-            except OSError as exc:
-                self._failed(exc)
-
-    def _failed(self, exc: OSError) -> None:
-        """Count the lost entry; log the first failure of an outage only."""
-        self.dropped += 1
-        if not self._failing:
-            self._failing = True
-            logger.error(
-                "question log: cannot write %s (%s); questions are not being logged",
-                self.path,
-                exc.strerror or exc,
-            )
-        handle, self._file = self._file, None
-        if handle is not None:
-            with contextlib.suppress(OSError):
-                handle.close()
+def _cut(question: str) -> str:
+    return question if len(question) <= MAX_LOGGED_CHARS else question[:MAX_LOGGED_CHARS] + "…"

@@ -11,22 +11,33 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from bot.core.printable import json_text, printable
 from bot.core.tokenizer import tokenize
 from bot.service.settings import load_settings
-from bot.service.votes import format_votes, is_vote, summarise_votes
+from bot.service.votes import VOTES, format_votes, summarise_votes
 
 TOP = 10  # rows in the "could not answer" and "quoted most" lists
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # a logged time before this is impossible
+FUTURE_SLACK = dt.timedelta(days=1)  # clocks drift; a day ahead is still believable
 
 
 @dataclass
@@ -80,9 +91,64 @@ def log_files(path: Path) -> list[Path]:
     return files
 
 
-def read_entries(files: Iterable[Path]) -> tuple[list[dict[str, Any]], int]:
-    """The entries of the log files and the number of unreadable lines skipped."""
-    entries: list[dict[str, Any]] = []
+class _Passage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # votes keep the quote's number and opening words
+
+    id: StrictInt = Field(ge=0)
+    source: StrictStr | None = None
+
+
+class LogEntry(BaseModel):
+    """One question-log line (a question, or a vote when ``vote`` is set), its fields checked."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    time: dt.datetime
+    frontend: StrictStr = "unknown"
+    question: StrictStr = ""
+    answered: StrictBool = False
+    error: StrictStr | None = None
+    latency_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    passages: list[_Passage] = []
+    index: StrictStr | None = None
+    vote: Literal[VOTES] | None = None  # type: ignore[valid-type]
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _stamp(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("expected an ISO 8601 time")
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _possible(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        if not EARLIEST <= value <= dt.datetime.now(dt.UTC) + FUTURE_SLACK:
+            raise ValueError("a time that cannot be a logged question's")
+        return value
+
+    @property
+    def day(self) -> str:
+        """The UTC date, YYYY-MM-DD."""
+        return self.time.astimezone(dt.UTC).date().isoformat()
+
+    @property
+    def status(self) -> str:
+        """answered, abstained or rejected."""
+        if self.error:
+            return "rejected"
+        return "answered" if self.answered else "abstained"
+
+
+def read_entries(files: Iterable[Path]) -> tuple[list[LogEntry], int]:
+    """The well-formed entries of the log files and how many lines were skipped.
+
+    A line is skipped when it is torn, not JSON, or has a field of the wrong type or an
+    impossible value (a list for a passage id, a NaN or negative latency, a date in the future).
+    """
+    entries: list[LogEntry] = []
     bad = 0
     for path in files:
         with path.open("rb") as handle:
@@ -90,21 +156,10 @@ def read_entries(files: Iterable[Path]) -> tuple[list[dict[str, Any]], int]:
                 if not raw.strip():
                     continue
                 try:
-                    entry = json.loads(raw)
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    bad += 1
-                    continue
-                if isinstance(entry, dict) and isinstance(entry.get("time"), str):
-                    entries.append(entry)
-                else:
+                    entries.append(LogEntry.model_validate_json(raw))
+                except ValidationError:
                     bad += 1
     return entries, bad
-
-
-def _status(entry: dict[str, Any]) -> str:
-    if entry.get("error"):
-        return "rejected"
-    return "answered" if entry.get("answered") else "abstained"
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -112,45 +167,38 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def _iter_passages(entry: dict[str, Any]) -> Iterator[tuple[Any, Any, Any]]:
-    for passage in entry.get("passages") or ():
-        if isinstance(passage, dict):
-            yield entry.get("index"), passage.get("id"), passage.get("source")
-
-
-def summarise(entries: list[dict[str, Any]], since: dt.date | None = None) -> dict[str, Any]:
+def summarise(entries: list[LogEntry], since: dt.date | None = None) -> dict[str, Any]:
     """The whole report as a JSON-ready dict."""
     if since is not None:
-        entries = [e for e in entries if e["time"][:10] >= since.isoformat()]
-    votes = [e for e in entries if is_vote(e)]
-    entries = [e for e in entries if not is_vote(e)]
+        entries = [e for e in entries if e.day >= since.isoformat()]
+    votes = [e.model_dump(mode="json") for e in entries if e.vote is not None]
+    entries = [e for e in entries if e.vote is None]
     total = _Tally()
     frontends: dict[str, _Tally] = defaultdict(_Tally)
     days: dict[str, _Tally] = defaultdict(_Tally)
     latencies: list[float] = []
     groups: dict[tuple[str, ...], _Group] = {}
-    quoted: Counter[tuple[Any, Any, Any]] = Counter()
+    quoted: Counter[tuple[str | None, int, str | None]] = Counter()
     for entry in entries:
-        status = _status(entry)
+        status = entry.status
         total.add(status)
-        frontends[str(entry.get("frontend", "unknown"))].add(status)
-        days[entry["time"][:10]].add(status)
-        latency = entry.get("latency_ms")
-        if status != "rejected" and isinstance(latency, int | float):
-            latencies.append(float(latency))
+        frontends[entry.frontend].add(status)
+        days[entry.day].add(status)
+        if status != "rejected" and entry.latency_ms is not None:
+            latencies.append(entry.latency_ms)
         if status == "abstained":
-            question = " ".join(str(entry.get("question", "")).split())
+            question = " ".join(entry.question.split())
             words = tuple(sorted(set(tokenize(question))))
             group = groups.setdefault(words, _Group(words))
             group.count += 1
             group.phrasings[question] += 1
         if status == "answered":
-            quoted.update(_iter_passages(entry))
+            quoted.update((entry.index, p.id, p.source) for p in entry.passages)
     unanswered = sorted(groups.values(), key=lambda g: (-g.count, g.words))[:TOP]
     return {
         "since": since.isoformat() if since else None,
-        "first": min((e["time"] for e in entries), default=None),
-        "last": max((e["time"] for e in entries), default=None),
+        "first": _stamp(min((e.time for e in entries), default=None)),
+        "last": _stamp(max((e.time for e in entries), default=None)),
         "totals": total.to_json(),
         "frontends": {name: t.to_json() for name, t in sorted(frontends.items())},
         "days": {day: t.to_json() for day, t in sorted(days.items())},
@@ -173,6 +221,10 @@ def summarise(entries: list[dict[str, Any]], since: dt.date | None = None) -> di
         ],
         "votes": summarise_votes(votes),
     }
+
+
+def _stamp(when: dt.datetime | None) -> str | None:
+    return None if when is None else when.isoformat(timespec="milliseconds")
 
 
 def _s(count: int) -> str:
@@ -290,7 +342,7 @@ def report_command(args: argparse.Namespace) -> int:
     if args.json:
         report["files"] = [str(p) for p in files]
         report["skipped_lines"] = skipped
-        print(json_text(report, indent=1))
+        print(json_text(report, indent=1, allow_nan=False))
     else:
         print(printable(format_report(report, files, skipped)))
     return EXIT_OK

@@ -38,11 +38,12 @@ def test_each_service_has_its_own_registry(tmp_path: Path) -> None:
 
 
 def test_index_gauges_and_drops_are_read_at_scrape_time(tmp_path: Path) -> None:
-    service = Service(service_settings(tmp_path), engine=None, question_log=QuestionLog(None))
+    log = QuestionLog(None, queue_limit=1)
+    log._queue.dropped = 7
+    service = Service(service_settings(tmp_path), engine=None, question_log=log)
     value = service.metrics.registry.value
     assert value("newsbot_index_loaded") == 0
     assert value("newsbot_index_passages") == 0
-    service.question_log.dropped = 7
     assert value("newsbot_question_log_dropped_total") == 7
     text = service.metrics.registry.render().decode()
     assert "newsbot_question_log_dropped_total 7.0" in text.splitlines()

@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,7 @@ def test_rotation_by_size_keeps_the_configured_backups(tmp_path: Path) -> None:
     _fill(log, 40)
     log.close()
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["q.jsonl", "q.jsonl.1", "q.jsonl.2"]
+    assert names == ["q.jsonl", "q.jsonl.1", "q.jsonl.2", "q.jsonl.lock"]
     files = [path.with_name("q.jsonl.2"), path.with_name("q.jsonl.1"), path]
     numbers = [entry["n"] for f in files for entry in lines(f)]
     assert numbers == list(range(40 - len(numbers), 40))  # the newest, in order, none torn
@@ -154,7 +155,7 @@ def test_rotation_without_backups_starts_the_file_afresh(tmp_path: Path) -> None
     log = QuestionLog(path, max_bytes=300, backups=0, salt="s")
     _fill(log, 20)
     log.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.jsonl", "q.jsonl.lock"]
     assert lines(path)[-1]["n"] == 19
 
 
@@ -203,7 +204,7 @@ def test_close_writes_everything_queued(tmp_path: Path) -> None:
 def test_writes_happen_off_the_calling_thread(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     log = QuestionLog(path, salt="s")
-    assert log._thread is not None and log._thread.name == "question-log"
-    assert log._thread.daemon
+    writer = log._listener._thread if log._listener else None
+    assert writer is not None and writer is not threading.current_thread() and writer.daemon
     log.close()
-    assert not log._thread.is_alive()
+    assert not writer.is_alive()

@@ -212,3 +212,30 @@ def test_a_log_written_by_the_service(tmp_path: Path, capsys: pytest.CaptureFixt
     [top] = report["quoted"]
     assert top["count"] == 3
     assert top["excerpt"].startswith("About 17,000 Japanese lived on the islands")
+
+
+def test_entries_with_wrong_types_or_impossible_values_are_skipped_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = entry("2026-11-02", "islands", passages=(2,))
+    bad = [
+        {**good, "passages": [{"id": [1, 2], "source": "src0"}]},  # a list for a passage id
+        {**good, "latency_ms": float("nan")},
+        {**good, "latency_ms": -4.0},
+        {**good, "time": "2999-01-01T00:00:00+00:00"},
+        {**good, "time": 1767225600},
+        {**good, "answered": "yes"},
+        {**good, "frontend": ["http"]},
+        {**good, "vote": "meh"},  # a vote that is none of up, down, wrong_source
+    ]
+    log = tmp_path / "q.jsonl"
+    write_log(log, [good, *bad, good])
+    report = report_json(capsys, "--log", str(log))
+    assert report["skipped_lines"] == len(bad)
+    assert report["totals"]["questions"] == 2
+    assert report["last"].startswith("2026-11-02")
+    assert report["latency_ms"]["p99"] == 5.0
+    result = run_cli("report", "--log", str(log), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "nan" not in result.stdout.lower() and "2999" not in result.stdout
+    assert f"({len(bad)} unreadable line(s) skipped)" in result.stdout
