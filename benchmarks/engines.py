@@ -270,7 +270,7 @@ def _task_build(spec: dict[str, Any]) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     result: dict[str, Any] = {"engine": engine}
     if engine == "ours":
-        from bot.core.index import build_index
+        from bot.core.build import build_index
 
         report, seconds = timed(lambda: build_index(Path(spec["jsonl"]), out, params))
         result.update(

@@ -200,7 +200,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="runs per query (median)")
     args = parser.parse_args()
 
-    from bot.core.index import build_index, load_index
+    from bot.core.build import build_index
+    from bot.core.index import load_index
 
     copies = 2 if args.quick else COPIES
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="newsbot-profile-"))

@@ -1,6 +1,6 @@
 """The latency/memory harness shared by ``bbc_news.py`` and ``ag_news.py``.
 
-Flow: build our index from a JSON Lines corpus (``bot.core.index.build_index``), export its passages
+Flow: build our index from a JSON Lines corpus (``bot.core.build.build_index``), export its passages
 so every other engine indexes exactly the same texts, then run one subprocess per engine and task
 (build, idle baseline, load + query) so that peak RSS belongs to one engine.
 """

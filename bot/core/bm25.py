@@ -89,7 +89,7 @@ class Postings:
 
     indptr: np.ndarray  # int64, vocabulary size + 1
     docs: np.ndarray  # int32 passage ids, ascending within a row
-    weights: np.ndarray  # float64 W[t, d]
+    weights: np.ndarray  # W[t, d]: float32 in a stored index, float64 from build_postings
     zero: np.ndarray  # float64 per term
     n_docs: int
 
@@ -111,24 +111,13 @@ def build_postings(
     doc_terms: Sequence[np.ndarray], vocab_size: int, params: BM25Params
 ) -> tuple[Postings, np.ndarray, np.ndarray]:
     """Weights for passages given as arrays of term ids; also returns idf and passage lengths."""
-    postings, term_idf, doc_len, _ = build_matrices(doc_terms, vocab_size, params)
-    return postings, term_idf, doc_len
-
-
-def build_matrices(
-    doc_terms: Sequence[np.ndarray], vocab_size: int, params: BM25Params
-) -> tuple[Postings, np.ndarray, np.ndarray, Forward]:
-    """:func:`build_postings` plus the passage-major :class:`Forward` counts of the same pairs."""
     n_docs = len(doc_terms)
     doc_len = np.fromiter((len(t) for t in doc_terms), dtype=np.int64, count=n_docs)
     if n_docs == 0 or vocab_size == 0:
         empty = Postings(
             np.zeros(vocab_size + 1, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0), 0
         )
-        forward = Forward(
-            np.zeros(n_docs + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32)
-        )
-        return empty, np.zeros(vocab_size), doc_len, forward
+        return empty, np.zeros(vocab_size), doc_len
     terms = np.concatenate(doc_terms).astype(np.int64)
     owners = np.repeat(np.arange(n_docs, dtype=np.int64), doc_len)
     pairs, tf = np.unique(terms * n_docs + owners, return_counts=True)
@@ -141,11 +130,7 @@ def build_matrices(
     term_idf = idf(params, df, n_docs)
     w = weights(params, tf, doc_len[docs], avgdl, term_idf[term_of])
     postings = Postings(indptr, docs, w, zero_weights(params, term_idf), n_docs)
-    order = np.argsort(docs, kind="stable")  # term-major pairs → passage-major, terms ascending
-    fwd_indptr = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(np.bincount(docs, minlength=n_docs), out=fwd_indptr[1:])
-    forward = Forward(fwd_indptr, term_of[order].astype(np.int32), tf[order].astype(np.int32))
-    return postings, term_idf, doc_len, forward
+    return postings, term_idf, doc_len
 
 
 def score(postings: Postings, term_ids: Sequence[int], counts: Sequence[float]) -> np.ndarray:

@@ -17,7 +17,8 @@ from typing import Any
 
 from bot.core.answer import Answer
 from bot.core.bm25 import VARIANTS, BM25Params
-from bot.core.index import build_index, load_index
+from bot.core.build import build_index
+from bot.core.index import load_index
 from bot.core.pipeline.engine import Engine, Tuning
 from bot.core.yamlfile import read_yaml
 from bot.errors import ConfigError

@@ -15,9 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.core.answer import Answer
-from bot.core.index import BuildReport, build_index, load_index
+from bot.core.build import BuildReport, build_index, describe_build
+from bot.core.index import load_index
 from bot.core.lru import LruMap
-from bot.core.pipeline.engine import Engine, QuestionError, Tuning, describe_build
+from bot.core.pipeline.engine import Engine, QuestionError, Tuning
 from bot.core.sources import SourceMeta
 from bot.errors import Unavailable
 from bot.service.metrics import ServiceMetrics

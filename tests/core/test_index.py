@@ -11,16 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core import index as index_module
+from bot.core import build as build_module
 from bot.core.bm25 import BM25Params
-from bot.core.index import (
-    IndexCorrupt,
-    IndexMissing,
-    build_index,
-    load_index,
-    read_manifest,
-    staleness,
-)
+from bot.core.build import build_index
+from bot.core.index import IndexCorrupt, IndexMissing, load_index
+from bot.core.manifest import read_files, read_manifest, staleness
 from bot.core.passages import split_sources
 from bot.core.pipeline.engine import Engine, open_index
 from bot.core.sources import load_sources
@@ -28,14 +23,6 @@ from bot.core.tokenizer import TOKENIZER_VERSION, tokenize
 from tests.helpers import ROOT, write_corpus
 
 PARAMS = BM25Params()
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> tuple[Path, Path]:
-    sources = write_corpus(tmp_path / "sources")
-    index_dir = tmp_path / "index"
-    build_index(sources, index_dir, PARAMS)
-    return sources, index_dir
 
 
 def test_round_trip_keeps_passages_metadata_and_manifest(corpus: tuple[Path, Path]) -> None:
@@ -51,8 +38,9 @@ def test_round_trip_keeps_passages_metadata_and_manifest(corpus: tuple[Path, Pat
     assert manifest["tokenizer"] == TOKENIZER_VERSION
     assert manifest["bm25"] == PARAMS.to_dict()
     assert manifest["built_at"].endswith("+00:00")
-    assert set(manifest["files"]) == {"kurils.md", "bread.md"}
-    assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
+    files = read_files(index.directory, manifest)
+    assert set(files) == {"kurils.md", "bread.md"}
+    assert all(len(f["sha256"]) == 64 for f in files.values())
     assert index.sources[1].title == "Islands dispute drags on"
     assert index.sources[1].date == "2022-03-22"
 
@@ -121,7 +109,7 @@ def _generation(index_dir: Path) -> Path:
     return index_dir / read_manifest(index_dir)["generation"]
 
 
-@pytest.mark.parametrize("victim", ["weights.npy", "vocabulary.json", "texts.bin", "indptr.npy"])
+@pytest.mark.parametrize("victim", ["weights.npy", "terms.bin", "texts.bin", "indptr.npy"])
 def test_truncated_file_is_reported_with_name_and_fix(
     corpus: tuple[Path, Path], victim: str
 ) -> None:
@@ -173,7 +161,7 @@ def test_crash_mid_rebuild_leaves_previous_index_usable(
             raise OSError(28, "No space left on device")
         real_save(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(index_module.np, "save", crashing_save)
+    monkeypatch.setattr(build_module.np, "save", crashing_save)
     with pytest.raises(OSError, match="No space"):
         build_index(sources_dir, index_dir, PARAMS)
     monkeypatch.undo()

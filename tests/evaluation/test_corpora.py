@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.index import build_index, load_index
+from bot.core.build import build_index
+from bot.core.index import load_index
 from bot.core.pipeline.engine import Tuning
 from bot.evaluation import corpora
 from bot.evaluation.scoring import EvalSetError

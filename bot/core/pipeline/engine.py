@@ -19,7 +19,8 @@ import numpy as np
 from bot.core import bm25
 from bot.core.answer import NOT_FOUND, Answer
 from bot.core.backend import IndexBackend
-from bot.core.index import BuildReport, Index, IndexMissing, build_index, load_index, staleness
+from bot.core.build import describe_build, ensure_index
+from bot.core.index import Index
 from bot.core.pipeline.answerability import AnswerabilitySettings, judge
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import concept_weights, gather, similarities
@@ -78,31 +79,11 @@ def open_index(
     params: bm25.BM25Params,
     notify: Callable[[str], None] = lambda _: None,
 ) -> Index:
-    """Load the index, rebuilding it first (and saying so) when it is missing or stale.
+    """Load the index, updating it first (and saying so) when it is missing or stale.
 
     A missing or empty sources folder surfaces from the rebuild as a SourcesError.
     """
-    try:
-        reason = staleness(index_dir, sources_dir, params)
-    except IndexMissing:
-        reason = f"there is no index in {index_dir} yet"
-    if reason:
-        notify(f"Rebuilding the index: {reason}.")
-        report = build_index(sources_dir, index_dir, params)
-        for problem in report.problems:
-            notify(str(problem))
-        notify(describe_build(report))
-    return load_index(index_dir)
-
-
-def describe_build(report: BuildReport) -> str:
-    """One line saying what a rebuild did."""
-    n = report.skipped
-    skipped = f"; {n} document{'s' if n != 1 else ''} skipped (see above)" if n else ""
-    return (
-        f"Indexed {report.sources} sources: {report.passages} passages, "
-        f"{report.vocabulary} terms in {report.seconds:.2f} s{skipped}."
-    )
+    return ensure_index(sources_dir, index_dir, params, notify)
 
 
 class Engine:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from bot import __version__
-from bot.core.index import build_index
-from bot.core.pipeline.engine import Engine, QuestionError, describe_build
+from bot.core.build import build_index, describe_build
+from bot.core.pipeline.engine import Engine, QuestionError
 from bot.core.printable import json_text, printable
 from bot.errors import BadInput, NewsbotError
 from bot.frontends.cli.eval_command import add_eval_arguments
@@ -151,8 +151,22 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         Tuning().bm25,
         progress=sys.stderr.isatty(),
         on_problem=lambda p: _note(str(p)),
+        notify=_note,
     )
     print(describe_build(report))
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Verify every file of the index against its manifest digest; one line either way."""
+    from bot.core.index import load_index
+
+    index = load_index(args.index, deep=True)
+    counts = index.manifest["counts"]
+    print(
+        f"{args.index}: ok, {counts['sources']} sources, {counts['passages']} passages, "
+        f"{counts['vocabulary']} terms; every file matches the manifest's digest"
+    )
     return EXIT_OK
 
 
@@ -206,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("rebuild", parents=[common], help="rebuild the index from sources")
     rebuild.set_defaults(func=cmd_rebuild)
 
+    check = sub.add_parser("check", parents=[common], help="verify the index's files")
+    check.set_defaults(func=cmd_check)
+
     sources = sub.add_parser("sources", parents=[common], help="list the articles")
     sources.add_argument("--json", action="store_true", help="print JSON")
     sources.set_defaults(func=cmd_sources)
@@ -248,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty():
                 return cmd_interactive(args)
             parser.print_usage(sys.stderr)
-            _note("error: give a command (ask, rebuild, sources, eval, run, serve, report)")
+            _note("error: give a command (ask, rebuild, check, sources, eval, run, serve, report)")
             return EXIT_USAGE
         return int(args.func(args))
     except CommandError as exc:

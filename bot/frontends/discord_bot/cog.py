@@ -18,8 +18,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.answer import Answer
+from bot.core.build import describe_build
 from bot.core.lru import LruMap
-from bot.core.pipeline.engine import Engine, QuestionError, describe_build
+from bot.core.pipeline.engine import Engine, QuestionError
 from bot.service.service import ServiceUnavailable
 
 from .formatting import (

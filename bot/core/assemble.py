@@ -1,0 +1,174 @@
+"""From tokenized passages to the index's matrices, in bounded memory.
+
+Passages arrive in chunks (a few thousand at a time, tokenized in-process or by worker
+processes, or reused as-is from the previous index by an incremental update) as compact
+passage-major term counts. :meth:`Assembler.finish` sorts the vocabulary, places every posting
+with one counting pass per chunk (no global sort, no million small arrays) and computes the BM25
+weights slice by slice, so peak memory stays a few hundred bytes per passage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.core.bm25 import BM25Params, idf, weights, zero_weights
+from bot.core.tokenizer import tokenize
+from bot.core.vocabulary import sorted_ids
+
+_WEIGH_STEP = 1 << 20  # postings weighed per slice (bounds the float64 temporaries)
+
+
+@dataclass
+class Chunk:
+    """Consecutive passages as term counts: passage ``i`` owns ``entries[i]`` (id, count) pairs."""
+
+    terms: Sequence[str]  # what the ids in ``ids`` stand for
+    ids: np.ndarray  # int32 indices into ``terms``, passage-major
+    counts: np.ndarray  # int32 term frequencies
+    entries: np.ndarray  # int64 pairs per passage
+    doc_len: np.ndarray  # int32 tokens per passage
+
+
+def tokenize_chunk(texts: Sequence[str]) -> Chunk:
+    """Tokenize passages into a :class:`Chunk` with its own small vocabulary (runs in workers)."""
+    return chunk_of(map(tokenize, texts), len(texts))
+
+
+def chunk_of(passages: Iterable[list[str]], n: int) -> Chunk:
+    """A :class:`Chunk` for ``n`` passages given as their terms in order."""
+    local: dict[str, int] = {}
+    ids: list[int] = []
+    lengths = np.zeros(n, dtype=np.int64)
+    for i, terms in enumerate(passages):
+        lengths[i] = len(terms)
+        ids.extend([local.setdefault(t, len(local)) for t in terms])
+    width = max(len(local), 1)
+    owners = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    keys, counts = np.unique(owners * width + np.asarray(ids, dtype=np.int64), return_counts=True)
+    entries = np.bincount(keys // width, minlength=n).astype(np.int64)
+    return Chunk(
+        list(local),
+        (keys % width).astype(np.int32),
+        counts.astype(np.int32),
+        entries,
+        lengths.astype(np.int32),
+    )
+
+
+@dataclass
+class Matrices:
+    """Everything :class:`Assembler` computes: sorted vocabulary, postings, forward counts."""
+
+    terms: list[str]
+    indptr: np.ndarray
+    docs: np.ndarray
+    weights: np.ndarray
+    zero: np.ndarray
+    idf: np.ndarray
+    doc_len: np.ndarray
+    forward_indptr: np.ndarray
+    forward_terms: np.ndarray
+    forward_counts: np.ndarray
+
+
+class Assembler:
+    """Collects chunks in passage order (some still being tokenized) and builds the matrices."""
+
+    def __init__(self) -> None:
+        self._vocab: dict[str, int] = {}
+        self._parts: list[
+            tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | Future[Chunk]
+        ] = []
+        self._mapped: dict[int, np.ndarray] = {}  # id(terms) → global ids, for shared vocabularies
+
+    def add(self, chunk: Chunk | Future[Chunk]) -> None:
+        """Append the next passages (a pending future is resolved, in order, when needed)."""
+        self._parts.append(self._convert(chunk) if isinstance(chunk, Chunk) else chunk)
+
+    def settle(self, keep_pending: int) -> None:
+        """Resolve the oldest pending chunks until at most ``keep_pending`` are in flight."""
+        pending = [i for i, p in enumerate(self._parts) if isinstance(p, Future)]
+        for i in pending[: max(0, len(pending) - keep_pending)]:
+            part = self._parts[i]
+            assert isinstance(part, Future)
+            self._parts[i] = self._convert(part.result())
+
+    def _convert(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        mapping = self._mapped.get(id(chunk.terms))
+        if mapping is None:
+            vocab = self._vocab
+            mapping = np.fromiter(
+                (vocab.setdefault(t, len(vocab)) for t in chunk.terms), np.int32, len(chunk.terms)
+            )
+            if len(chunk.terms) > 100_000:  # a whole previous vocabulary: mapped once, reused
+                self._mapped[id(chunk.terms)] = mapping
+        return mapping[chunk.ids], chunk.counts, chunk.entries, chunk.doc_len
+
+    def finish(self, params: BM25Params) -> Matrices:
+        """Sorted vocabulary (only terms in use), postings with BM25 weights, forward counts."""
+        self.settle(0)
+        parts = [p for p in self._parts if not isinstance(p, Future)]
+        self._parts = []
+        n_terms = len(self._vocab)
+        df = np.zeros(n_terms, dtype=np.int64)
+        for gids, _, _, _ in parts:
+            df += np.bincount(gids, minlength=n_terms)
+        used = np.flatnonzero(df)
+        names = list(self._vocab)
+        terms, new_of_used = sorted_ids([names[i] for i in used])
+        new_of_old = np.full(n_terms, -1, dtype=np.int32)
+        new_of_old[used] = new_of_used
+        df_sorted = np.zeros(len(terms), dtype=np.int64)
+        df_sorted[new_of_used] = df[used]
+        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+        np.cumsum(df_sorted, out=indptr[1:])
+        doc_len = np.concatenate([p[3] for p in parts] or [np.zeros(0, np.int32)])
+        n_docs, total = len(doc_len), int(indptr[-1])
+        docs, tf = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+        fwd_terms, fwd_counts = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+        fwd_indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        cursor = indptr[:-1].copy()
+        first_doc = first_entry = 0
+        while parts:
+            gids, counts, entries, lengths = parts.pop(0)
+            n, size = len(lengths), len(gids)
+            owners = np.repeat(np.arange(n, dtype=np.int64), entries)
+            term = new_of_old[gids]
+            order = np.lexsort((term, owners))  # within a passage, terms ascending
+            term, counts = term[order], counts[order]
+            fwd_terms[first_entry : first_entry + size] = term
+            fwd_counts[first_entry : first_entry + size] = counts
+            fwd_indptr[first_doc + 1 : first_doc + n + 1] = first_entry + np.cumsum(entries)
+            by_term = np.argsort(term, kind="stable")  # passages stay ascending per term
+            grouped = term[by_term]
+            uniq, start, sizes = np.unique(grouped, return_index=True, return_counts=True)
+            place = cursor[grouped] + np.arange(size) - np.repeat(start, sizes)
+            docs[place] = first_doc + owners[by_term]
+            tf[place] = counts[by_term]
+            cursor[uniq] += sizes
+            first_doc, first_entry = first_doc + n, first_entry + size
+        term_idf = idf(params, df_sorted, n_docs)
+        avgdl = float(doc_len.sum(dtype=np.int64)) / n_docs if n_docs else 1.0
+        weight = np.empty(total, dtype=np.float32)
+        for lo in range(0, total, _WEIGH_STEP):
+            hi = min(total, lo + _WEIGH_STEP)
+            term_of = np.searchsorted(indptr, np.arange(lo, hi), side="right") - 1
+            weight[lo:hi] = weights(
+                params, tf[lo:hi], doc_len[docs[lo:hi]], avgdl, term_idf[term_of]
+            )
+        return Matrices(
+            terms,
+            indptr,
+            docs,
+            weight,
+            zero_weights(params, term_idf),
+            term_idf,
+            doc_len,
+            fwd_indptr,
+            fwd_terms,
+            fwd_counts,
+        )
