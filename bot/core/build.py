@@ -50,6 +50,7 @@ from bot.core.sources import (
     Problem,
     SourcesError,
     read_file,
+    scan_sources,
     source_base,
     source_files,
 )
@@ -268,8 +269,11 @@ def _build(
     from tqdm import tqdm
 
     began = time.perf_counter()
-    paths = source_files(sources_dir)
+    paths, passed_over = scan_sources(sources_dir)
     base = source_base(sources_dir)
+    for problem in passed_over:
+        if on_problem:
+            on_problem(problem)
     if not paths:
         raise SourcesError(f"no articles in {sources_dir} (add .md, .txt, .html or .jsonl files)")
     old_files = read_files(index_dir, previous.manifest) if previous is not None else {}
@@ -335,7 +339,7 @@ def _build(
         counts["passages"],
         counts["vocabulary"],
         time.perf_counter() - began,
-        problems,
+        passed_over + problems,
         reread if previous is not None else None,
     )
 
