@@ -56,10 +56,20 @@ def write_corpus(folder: Path, articles: dict[str, str] | None = None) -> Path:
 
 
 def run_cli(
-    *args: str, input: str | None = None, cwd: Path = ROOT, timeout: float = 120
+    *args: str,
+    input: str | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m bot ARGS`` in a subprocess, as a user would, and capture its output."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    """Run ``python -m bot ARGS`` in a subprocess, as a user would, and capture its output.
+
+    ``env`` adds variables; NEWSBOT_SOURCES / NEWSBOT_INDEX from the caller's shell never leak in.
+    """
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("NEWSBOT_SOURCES", "NEWSBOT_INDEX")
+    }
+    env = {**inherited, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=input if input is not None else "",

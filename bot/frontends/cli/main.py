@@ -21,6 +21,7 @@ from bot.core.pipeline.engine import Engine, QuestionError
 from bot.core.printable import json_text, printable
 from bot.errors import BadInput, NewsbotError
 from bot.frontends.cli.eval_command import add_eval_arguments
+from bot.frontends.cli.paths import ENV_INDEX, ENV_SOURCES, missing_sources, resolve
 from bot.frontends.cli.terminal import Screen
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -196,12 +197,16 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the tests and the README)."""
-    common = _Parser(add_help=False)
+    config = _Parser(add_help=False)
+    config.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="settings YAML (config.yaml)"
+    )
+    common = _Parser(add_help=False, parents=[config])
     common.add_argument(
-        "--sources", type=Path, default=argparse.SUPPRESS, help="articles folder (sources/)"
+        "--sources", type=Path, default=argparse.SUPPRESS, help=f"articles (or ${ENV_SOURCES})"
     )
     common.add_argument(
-        "--index", type=Path, default=argparse.SUPPRESS, help="index folder (index/)"
+        "--index", type=Path, default=argparse.SUPPRESS, help=f"index folder (or ${ENV_INDEX})"
     )
     parser = _Parser(
         prog="newsbot",
@@ -231,15 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(ev)
     ev.set_defaults(func=_lazy("bot.frontends.cli.eval_command", "eval_command"))
 
-    config = _Parser(add_help=False)
-    config.add_argument("--config", type=Path, default=None, help="settings YAML (config.yaml)")
-    run = sub.add_parser("run", parents=[common, config], help="run the Discord bot")
+    run = sub.add_parser("run", parents=[common], help="run the Discord bot")
     run.add_argument(
         "--sync-global", action="store_true", help="sync slash commands globally, then exit"
     )
     run.set_defaults(func=_lazy("bot.frontends.discord_bot.runner", "run_command"))
 
-    serve = sub.add_parser("serve", parents=[common, config], help="serve the HTTP API only")
+    serve = sub.add_parser("serve", parents=[common], help="serve the HTTP API only")
     serve.add_argument("--host", default=None, help="bind address (config http.host)")
     serve.add_argument("--port", type=int, default=None, help="port (config http.port)")
     serve.set_defaults(func=_lazy("bot.frontends.http_api.server", "serve_command"))
@@ -252,15 +255,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _corpus(args: argparse.Namespace) -> None:
+    """Set ``args.sources`` and ``args.index``; a missing sources folder is one clear line.
+
+    run/serve take their paths from the settings (file and environment) unless given here.
+    """
+    if args.command in ("run", "serve"):
+        args.sources = getattr(args, "sources", None)
+        args.index = getattr(args, "index", None)
+        return
+    corpus = resolve(args)
+    args.sources, args.index = corpus.sources, corpus.index
+    if args.command in (None, "ask", "rebuild", "sources") and (message := missing_sources(corpus)):
+        raise CommandError(message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bot`` and the ``newsbot`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # run/serve take their paths from the settings file unless given here (None = not given).
-    late = args.command in ("run", "serve")
-    args.sources = getattr(args, "sources", None if late else Path("sources"))
-    args.index = getattr(args, "index", None if late else Path("index"))
+    args.config = getattr(args, "config", None)
     try:
+        _corpus(args)
         if args.command is None:
             if sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty():
                 return cmd_interactive(args)
