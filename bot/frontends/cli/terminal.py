@@ -107,11 +107,16 @@ class Screen:
 
     def answer(self, answer: Answer) -> None:
         """Show one answer."""
-        if self.tty:
+        if not self.tty:
+            self.line(format_answer(answer))
+        elif not answer.answered:
+            self.text(_not_found(answer))
+        else:
+            if answer.did_you_mean:
+                self.text(answer.did_you_mean)
+                self.line()
             console = self.console
             console.print(_rich_answer(answer, console), soft_wrap=True)
-        else:
-            self.line(format_answer(answer))
 
     def heading(self, question: str) -> None:
         """Introduce the answer to ``question`` (batch mode)."""
@@ -152,11 +157,9 @@ def _rich_answer(answer: Answer, console: Console) -> RenderableType:
     """The answer as rich text, each quote wrapped at the console's width with a hanging indent."""
     from rich.text import Text
 
-    if not answer.answered:
-        return Text(printable(_not_found(answer)))
     indent = len(_number(answer, len(answer.quotes) - 1)) + 1
     width = max(console.width - indent, 20)
-    out = Text(printable(f"{answer.did_you_mean}\n\n") if answer.did_you_mean else "")
+    out = Text()
     for i, quote in enumerate(answer.quotes):
         body = Text(printable(quote.text))
         for start, end in quote.best:
