@@ -8,7 +8,7 @@ the engine's gate threshold.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bot.core.pipeline.engine import Tuning
@@ -103,8 +103,3 @@ def describe_timings(run: SetRun) -> str:
     parts = [f"{questions:,} questions in {asked:.2f} s{each}"]
     parts += [f"{name} {run.timings[name]:.2f} s" for name in run.timings if name != "ask"]
     return ", ".join(parts)
-
-
-def total_seconds(runs: Sequence[SetRun]) -> float:
-    """The whole run's time, all steps of all sets."""
-    return sum(sum(r.timings.values()) for r in runs)

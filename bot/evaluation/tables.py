@@ -88,8 +88,11 @@ def misses_text(run: SetRun) -> str:
     return "\n".join(lines)
 
 
-def to_json(runs: Sequence[SetRun]) -> dict[str, Any]:
-    """Every set's figures, timings and (for SQuAD) the baseline and curve, JSON-ready."""
+def to_json(runs: Sequence[SetRun], misses: bool = False) -> dict[str, Any]:
+    """Every set's figures, timings and (for SQuAD) the baseline and curve, JSON-ready.
+
+    With ``misses`` each set also lists the questions it missed, with the engine's reason.
+    """
     sets: dict[str, Any] = {}
     for run in runs:
         if run.report is None:
@@ -102,6 +105,19 @@ def to_json(runs: Sequence[SetRun]) -> dict[str, Any]:
             **run.report.figures(),
             "seconds": {k: round(v, 3) for k, v in run.timings.items()},
         }
+        if misses:
+            entry["misses"] = [
+                {
+                    "question": r.item.question,
+                    "kind": r.item.kind,
+                    "answerable": r.item.answerable,
+                    "answered": r.answered,
+                    "rank": r.rank,
+                    "reason": r.answer.reason if r.answer else None,
+                }
+                for r in run.report.results
+                if r.missed
+            ]
         if run.baseline is not None:
             entry["rank_bm25"] = run.baseline.figures()
         if run.curve:

@@ -76,6 +76,13 @@ def test_verbose_lists_misses_per_set(repo: Path) -> None:
     result = run_cli("eval", "--sets", "squad2", "--no-curve", "-v", cwd=repo)
     assert result.returncode == 0, result.stderr
     assert "squad2: missed (no hit at rank 1, or wrongly answered / declined):" in result.stdout
+    data = run_cli("eval", "--sets", "squad2", "--no-curve", "--json", "-v", cwd=repo)
+    squad = json.loads(data.stdout)["sets"]["squad2"]
+    declined = [m for m in squad["misses"] if m["answerable"] and not m["answered"]]
+    assert all(m["reason"] for m in declined)
+    assert len(squad["misses"]) == round((1 - squad["abstention_accuracy"]) * 6) + sum(
+        1 for m in squad["misses"] if m["answerable"] and m["answered"]
+    )
 
 
 def test_without_shared_each_shared_set_is_skipped_in_one_line(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def eval_command(args: argparse.Namespace) -> int:
     """Score the chosen sets (or run the --sweep / --calibrate comparisons on one file)."""
     from bot.core.printable import printable
     from bot.evaluation import sets, tables
-    from bot.evaluation.runner import run_sets, total_seconds
+    from bot.evaluation.runner import run_sets
 
     if args.sweep or args.calibrate:
         return _compare(args)
@@ -57,19 +57,21 @@ def eval_command(args: argparse.Namespace) -> int:
     chosen = [sets.question_file(args.questions)] if args.questions else sets.select(args.sets)
     began = time.perf_counter()
     runs = run_sets(chosen, ws, notify=_note, curve=not args.no_curve)
-    _note(f"eval: {time.perf_counter() - began:.1f} s in all ({total_seconds(runs):.1f} s scoring)")
     scored = [r for r in runs if r.report is not None]
+    asked = sum(len(r.report.results) for r in scored if r.report is not None)
+    seconds = time.perf_counter() - began
+    sets_word = "set" if len(scored) == 1 else "sets"
+    _note(f"eval: {len(scored)} {sets_word}, {asked:,} questions in {seconds:.1f} s")
     if not scored:
         _note("error: no evaluation set could be scored (see above)")
         return 1
     if args.json:
-        print(json.dumps(tables.to_json(runs)))
+        print(json.dumps(tables.to_json(runs, misses=args.verbose)))
     else:
         print(tables.markdown(scored))
-    if args.verbose:
-        for run in scored:
-            misses = printable("\n" + tables.misses_text(run))
-            print(misses, file=sys.stderr if args.json else sys.stdout)
+        if args.verbose:
+            for run in scored:
+                print(printable("\n" + tables.misses_text(run)))
     if args.update:
         _write_block(args.update, tables.markdown(scored))
         _note(f"eval: table written into {args.update}")
