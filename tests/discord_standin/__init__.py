@@ -217,6 +217,35 @@ class DiscordStandIn(RestServer):
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
+    def click_when_sent(
+        self,
+        label: str,
+        *,
+        user: UserRef = "member",
+        hold: float = 0.1,
+    ) -> asyncio.Future[Json]:
+        """Click the button ``label`` (or emoji) of the bot's next message carrying it at once,
+        before the REST response that tells the bot its message id (held ``hold`` seconds).
+
+        Resolves to the click's interaction payload once the held response is let go. One-shot.
+        """
+        clicked: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
+
+        async def hook(msg: Json) -> None:
+            comps = [c for row in msg.get("components") or [] for c in row.get("components", [])]
+            named = [
+                c for c in comps if label in (c.get("label"), (c.get("emoji") or {}).get("name"))
+            ]
+            if not named or clicked.done():
+                return
+            self.on_bot_message = None
+            payload = await self.click_button(msg, named[0]["custom_id"], user=user)
+            await asyncio.sleep(hold)  # the click reaches the bot before the response does
+            clicked.set_result(payload)
+
+        self.on_bot_message = hook
+        return clicked
+
     async def send_message(
         self,
         content: str,

@@ -8,7 +8,7 @@ import json
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +52,8 @@ class RestServer(GatewayServer):
         self.allowed_mentions: list[Json] = []
         self.outputs: list[Json] = []
         self.suppressed: list[Json] = []  # dispatches the bot's intents exclude
+        # test hook: awaited with each new bot message before the REST response is returned
+        self.on_bot_message: Callable[[Json], Awaitable[None]] | None = None
         self._changed = asyncio.Event()
         self._route_table = self._routes()
 
@@ -213,6 +215,11 @@ class RestServer(GatewayServer):
         self.outputs.append(output)
         self._changed.set()
 
+    async def _sent(self, msg: Json) -> None:
+        """Run the ``on_bot_message`` hook (e.g. a click before the bot hears back)."""
+        if self.on_bot_message is not None:
+            await self.on_bot_message(msg)
+
     async def _announce(self, event: str, msg: Json) -> None:
         """MESSAGE_CREATE/UPDATE for non-ephemeral messages, if intents allow."""
         if int(msg.get("flags") or 0) & EPHEMERAL:
@@ -235,6 +242,7 @@ class RestServer(GatewayServer):
         msg = self.new_message(channel, self.bot_user, body, call["files"])
         self._record("message", call, msg)
         await self._announce("MESSAGE_CREATE", msg)
+        await self._sent(msg)
         return msg
 
     async def _patch_message(self, call: Json, channel_id: str, mid: str) -> Json:
@@ -312,6 +320,8 @@ class RestServer(GatewayServer):
         self._record("callback", call, msg, int(iid))
         if msg is not None and rtype != 6:
             await self._announce("MESSAGE_UPDATE" if rtype == 7 else "MESSAGE_CREATE", msg)
+        if msg is not None and rtype == 4:
+            await self._sent(msg)
         if not _flag(call["query"].get("with_response")):
             return None
         flags = int(msg["flags"]) if msg else 0
@@ -346,6 +356,7 @@ class RestServer(GatewayServer):
         self.apply_edit(msg, call["json"] or {}, call["files"])
         self._record("webhook_edit", call, msg, int(inter["payload"]["id"]))
         await self._announce("MESSAGE_UPDATE", msg)
+        await self._sent(msg)
         return msg
 
     async def _webhook_delete(self, call: Json, app_id: str, token: str, mid: str) -> None:

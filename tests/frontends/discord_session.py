@@ -124,8 +124,12 @@ def embed_of(output: Json) -> Json:
 
 
 def buttons(message: Json) -> dict[str, Json]:
-    """The message's buttons by label."""
-    return {c["label"]: c for row in message["components"] for c in row["components"]}
+    """The message's buttons by label (or emoji, for 👍 and 👎)."""
+    return {
+        c.get("label") or c["emoji"]["name"]: c
+        for row in message["components"]
+        for c in row["components"]
+    }
 
 
 def assert_no_mentions(standin: DiscordStandIn) -> None:

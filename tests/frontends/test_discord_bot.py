@@ -51,7 +51,11 @@ def test_ask_answers_with_quotes_attribution_and_buttons(
             in (embed["description"])
         )
         assert "of 5 sources agree" in embed["footer"]["text"]
-        assert set(buttons(out["message"])) == {"Full passage 1", "Full passage 2"}
+        rows = [
+            [c.get("label") or c["emoji"]["name"] for c in row["components"]]
+            for row in out["message"]["components"]
+        ]
+        assert rows == [["Full passage 1", "Full passage 2"], ["👍", "👎", "Wrong source"]]
         assert not out["message"]["flags"] & EPHEMERAL
         assert_no_mentions(s.standin)
 

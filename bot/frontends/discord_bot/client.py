@@ -20,7 +20,7 @@ from bot.service.service import Service
 from bot.service.settings import Settings
 
 from .cog import QuestionsCog
-from .views import APOLOGY, reply_privately
+from .views import APOLOGY, Routed, ViewRegistry, reply_privately
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class NewsBot(commands.Bot):
         self.sync_global = sync_global
         self.gateway_connected = False
         self.synced: list[app_commands.AppCommand] = []
+        self.views = ViewRegistry()  # live views by token; Routed components look them up here
         self._report_latency.change_interval(seconds=latency_interval)
 
     @property
@@ -80,6 +81,7 @@ class NewsBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Load the cog; sync commands to the configured guild (the runner does global syncs)."""
+        self.add_dynamic_items(Routed)  # every click on our components, even before a view is bound
         await self.add_cog(QuestionsCog(self))
         if self.sync_global:
             return
@@ -148,7 +150,5 @@ class NewsBot(commands.Bot):
     async def close(self) -> None:
         """Stop the latency task and the live views, then disconnect."""
         self._report_latency.cancel()
-        cog = self.get_cog("Questions")
-        if isinstance(cog, QuestionsCog):
-            await cog.views.close()
+        await self.views.close()
         await super().close()

@@ -23,6 +23,7 @@ from bot.core.lru import LruMap
 from bot.core.pipeline.engine import Engine, QuestionError
 from bot.service.service import ServiceUnavailable
 
+from .answer_view import AnswerView
 from .formatting import (
     answer_embed,
     cooldown_message,
@@ -40,16 +41,8 @@ from .guards import (
     log_question,
     strip_mentions,
 )
-from .views import (
-    APOLOGY,
-    EXPIRED,
-    HANDLED,
-    AnswerView,
-    SourcesView,
-    ViewRegistry,
-    reply_privately,
-    token_of,
-)
+from .rating import rate
+from .views import APOLOGY, SourcesView, reply_privately
 
 if TYPE_CHECKING:
     from .client import NewsBot
@@ -71,7 +64,7 @@ class QuestionsCog(commands.Cog, name="Questions"):
         self.config = bot.settings.discord
         self.cooldowns = Cooldowns(self.config.cooldown_seconds)
         self.questions: LruMap[int, str] = LruMap(REMEMBERED_ANSWERS)
-        self.views = ViewRegistry()
+        self.views = bot.views
 
     async def cog_unload(self) -> None:
         """Stop every live view (bot shutting down)."""
@@ -104,8 +97,9 @@ class QuestionsCog(commands.Cog, name="Questions"):
             await interaction.response.send_message(embed=pages[0])
             return
         view = SourcesView(pages, self.config.button_timeout_seconds)
+        self.views.add(view)  # before sending: a click may come back before the response does
         response = await interaction.response.send_message(embed=pages[0], view=view)
-        self._track(view, interaction.channel_id, response.message_id)
+        self._bind(view, interaction.channel_id, response.message_id)
 
     @app_commands.command(name="help", description="What this bot does and how to ask")
     async def help(self, interaction: discord.Interaction) -> None:
@@ -255,16 +249,11 @@ class QuestionsCog(commands.Cog, name="Questions"):
         embed = passage_embed(quote, paragraphs)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @commands.Cog.listener("on_interaction")
-    async def expired_click(self, interaction: discord.Interaction) -> None:
-        """A click on one of our buttons whose view is gone (expired, or from before a restart)."""
-        if interaction.type is not discord.InteractionType.component:
-            return
-        token = token_of(str((interaction.data or {}).get("custom_id", "")))
-        if token is None or interaction.extras.get(HANDLED) or self.views.is_live(token):
-            return
-        with contextlib.suppress(discord.HTTPException):
-            await reply_privately(interaction, EXPIRED)
+    async def rate(
+        self, interaction: discord.Interaction, view: AnswerView, vote: str, quote: int | None
+    ) -> None:
+        """👍 / 👎 / "Wrong source": one vote per person per answer, through the service."""
+        await rate(self.service, interaction, view, vote, quote)
 
     # ------------------------------------------------------------------ shared steps
     async def _ask(
@@ -324,7 +313,9 @@ class QuestionsCog(commands.Cog, name="Questions"):
         if not answer.answered:
             return None
         lifetime = self.config.button_timeout_seconds
-        return AnswerView(self, answer, engine, context=context, lifetime=lifetime)
+        view = AnswerView(self, answer, engine, context=context, lifetime=lifetime)
+        self.views.add(view)  # before sending: a click may come back before the response does
+        return view
 
     def _remember(
         self,
@@ -333,18 +324,17 @@ class QuestionsCog(commands.Cog, name="Questions"):
         view: AnswerView | None,
         channel_id: int | None,
     ) -> None:
-        """Keep the question of an answer message (for replies) and start its view's clock."""
+        """Keep the question of an answer message (for replies) and where its view is shown."""
         if message_id is not None:
             self.questions[message_id] = question
-        if view is not None and channel_id is not None:
-            self._track(view, channel_id, message_id)
+        if view is not None:
+            self._bind(view, channel_id, message_id)
 
-    def _track(
+    def _bind(
         self, view: SourcesView | AnswerView, channel_id: int | None, message_id: int | None
     ) -> None:
         if channel_id is not None:
             view.bind(self.bot, channel_id, message_id)
-        self.views.add(view)
 
     def _user(self, user_id: int) -> str | None:
         """The salted hash that stands for a user in logs (never the id itself)."""

@@ -1,8 +1,14 @@
-"""Buttons under answers ("More", "Full passage") and under /sources (pages), and their expiry.
+"""Our message components, how a click finds its view, and how views expire.
 
-Every view lives for a fixed time (``discord.button_timeout_seconds``) from when it was sent —
-clicks do not extend it. Then its buttons are disabled by editing the message, and a click that
-still arrives (or one on a message from before a restart) gets "this answer has expired".
+Every button and select we send is a :class:`Routed` item: discord.py dispatches any click whose
+custom id matches ``newsbot:<kind>:<token>[:<n>]`` to it (registered once, at start-up), and it
+looks the view up by token in the :class:`ViewRegistry`. Views are registered *before* their
+message is sent, so a click that arrives within milliseconds of the answer — before discord.py
+or we know the message id — is answered; a click on a view that is gone (expired, or from before
+a restart) always gets "this answer has expired", never silence.
+
+Every view lives for a fixed time (``discord.button_timeout_seconds``) from when it was made —
+clicks do not extend it. Then its components are disabled by editing the message.
 """
 
 from __future__ import annotations
@@ -10,24 +16,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import discord
-
-from bot.core.answer import Answer
-from bot.core.pipeline.engine import Engine
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "newsbot"
+TEMPLATE = re.compile(rf"{PREFIX}:(?P<kind>[a-z-]+):(?P<token>[0-9a-f]+)(?::(?P<number>\d+))?")
 EXPIRED = "This answer has expired (its buttons stop working after a while); please ask again."
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 MAX_LIVE_VIEWS = 5000
-HANDLED = "newsbot_view_handled"
+
+Handler = Callable[[discord.Interaction, int | None, discord.ui.Item[Any]], Awaitable[None]]
 
 
 async def reply_privately(interaction: discord.Interaction, text: str) -> None:
@@ -38,10 +44,38 @@ async def reply_privately(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
 
-def token_of(custom_id: str) -> str | None:
-    """The view token in one of our custom ids (``newsbot:<kind>:<token>[:<n>]``), else None."""
-    parts = custom_id.split(":")
-    return parts[2] if len(parts) >= 3 and parts[0] == PREFIX else None
+class Routed(discord.ui.DynamicItem[discord.ui.Item[Any]], template=TEMPLATE):
+    """One of our buttons or selects; a click runs its live view's handler, else says "expired"."""
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> Routed:
+        """Wrap the clicked component (discord.py rebuilds it from the message)."""
+        return cls(item)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Find the view by token and run the handler for this kind of component."""
+        match = TEMPLATE.fullmatch(self.custom_id)
+        assert match is not None  # discord.py only routes matching custom ids here
+        registry = getattr(interaction.client, "views", None)
+        view = registry.get(match["token"]) if isinstance(registry, ViewRegistry) else None
+        try:
+            if view is None or not view.live():
+                if view is not None and registry is not None:
+                    registry.expire_later(view)
+                await reply_privately(interaction, EXPIRED)
+                return
+            number = int(match["number"]) if match["number"] else None
+            await view.handle(match["kind"], interaction, number, self.item)
+        except Exception as exc:
+            logger.error("component %s failed", self.custom_id, exc_info=exc)
+            with contextlib.suppress(discord.HTTPException):
+                await reply_privately(interaction, APOLOGY)
 
 
 class ViewRegistry:
@@ -57,7 +91,7 @@ class ViewRegistry:
         return len(self._views)
 
     def add(self, view: ExpiringView) -> None:
-        """Track ``view`` and schedule its expiry."""
+        """Track ``view`` (before its message is sent) and schedule its expiry."""
         view.registry = self
         self._views[view.token] = view
         delay = max(0.0, view.expires_at - time.monotonic())
@@ -65,6 +99,10 @@ class ViewRegistry:
         self._timers[view.token] = loop.call_later(delay, self.expire_later, view)
         while len(self._views) > self.limit:
             self.expire_later(next(iter(self._views.values())))
+
+    def get(self, token: str) -> ExpiringView | None:
+        """The live view with this token, if any."""
+        return self._views.get(token)
 
     def is_live(self, token: str) -> bool:
         """Whether a view with this token still answers clicks."""
@@ -78,7 +116,7 @@ class ViewRegistry:
             timer.cancel()
 
     def expire_later(self, view: ExpiringView) -> None:
-        """Retire ``view`` now and disable its buttons on the message in a task."""
+        """Retire ``view`` now and disable its components on the message in a task."""
         if not view.retire():
             return
         task = asyncio.get_running_loop().create_task(view.show_disabled())
@@ -94,7 +132,7 @@ class ViewRegistry:
 
 
 class ExpiringView(discord.ui.View):
-    """A view that stops working ``lifetime`` seconds after it was made."""
+    """Components that stop working ``lifetime`` seconds after the view was made."""
 
     def __init__(self, lifetime: float) -> None:
         super().__init__(timeout=None)
@@ -104,32 +142,39 @@ class ExpiringView(discord.ui.View):
         self.registry: ViewRegistry | None = None
         self.client: discord.Client | None = None
         self.location: tuple[int, int] | None = None  # (channel id, message id)
+        self.handlers: dict[str, Handler] = {}
 
     def custom_id(self, kind: str, number: int | None = None) -> str:
-        """A custom id naming this view, so clicks after expiry can be recognised."""
+        """A custom id naming this view and the component's kind (and number)."""
         suffix = "" if number is None else f":{number}"
         return f"{PREFIX}:{kind}:{self.token}{suffix}"
 
     def bind(self, client: discord.Client, channel_id: int, message_id: int | None) -> None:
-        """Remember the message carrying the view, to disable its buttons on expiry."""
+        """Remember the message carrying the view, to disable its components on expiry."""
         self.client = client
         if message_id is not None:
             self.location = (channel_id, message_id)
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        """Refuse clicks after the view's lifetime, saying so."""
-        interaction.extras[HANDLED] = True  # tells the cog's fallback this click is taken
-        if self.expired or time.monotonic() >= self.expires_at:
-            if self.registry is not None:
-                self.registry.expire_later(self)
-            else:
-                self.retire()
+    def live(self) -> bool:
+        """Whether clicks still work (not retired, lifetime not over)."""
+        return not self.expired and time.monotonic() < self.expires_at
+
+    async def handle(
+        self,
+        kind: str,
+        interaction: discord.Interaction,
+        number: int | None,
+        item: discord.ui.Item[Any],
+    ) -> None:
+        """Run the handler registered for ``kind`` (an unknown kind is a stale message)."""
+        handler = self.handlers.get(kind)
+        if handler is None:
             await reply_privately(interaction, EXPIRED)
-            return False
-        return True
+            return
+        await handler(interaction, number, item)
 
     def retire(self) -> bool:
-        """Stop answering clicks at once and mark the buttons disabled; False if done already."""
+        """Stop answering clicks at once and mark the components disabled; False if done already."""
         if self.expired:
             return False
         self.expired = True
@@ -137,17 +182,13 @@ class ExpiringView(discord.ui.View):
             self.registry.remove(self)
         self.stop()
         for item in self.children:
-            if isinstance(item, discord.ui.Button):
-                item.disabled = True
+            inner = item.item if isinstance(item, Routed) else item
+            if isinstance(inner, discord.ui.Button | discord.ui.Select):
+                inner.disabled = True
         return True
 
-    async def expire(self) -> None:
-        """Retire the view and show its buttons disabled on the message."""
-        if self.retire():
-            await self.show_disabled()
-
     async def show_disabled(self) -> None:
-        """Edit the message so its (retired) buttons show as disabled."""
+        """Edit the message so its (retired) components show as disabled."""
         if self.client is None or self.location is None or self.client.is_closed():
             return
         channel_id, message_id = self.location
@@ -157,78 +198,24 @@ class ExpiringView(discord.ui.View):
         except discord.HTTPException as exc:  # deleted message, lost access: nothing to disable
             logger.info("could not disable the buttons of message %s: %s", message_id, exc)
 
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
-    ) -> None:
-        """A failing button: log the traceback, apologise to the person who clicked."""
-        logger.error("button %s failed", getattr(item, "custom_id", item), exc_info=error)
-        with contextlib.suppress(discord.HTTPException):
-            await reply_privately(interaction, APOLOGY)
-
     def add_button(
         self,
-        label: str,
-        custom_id: str,
-        callback: Callable[[discord.Interaction], Awaitable[None]],
+        kind: str,
+        handler: Handler,
+        *,
+        label: str | None = None,
+        emoji: str | None = None,
+        number: int | None = None,
+        row: int | None = None,
         style: discord.ButtonStyle = discord.ButtonStyle.secondary,
     ) -> discord.ui.Button[Any]:
-        """Add a button whose click runs ``callback``."""
+        """Add a button of ``kind`` whose clicks run ``handler(interaction, number, button)``."""
         button: discord.ui.Button[Any] = discord.ui.Button(
-            label=label, custom_id=custom_id, style=style
+            label=label, emoji=emoji, custom_id=self.custom_id(kind, number), style=style
         )
-
-        async def run(interaction: discord.Interaction) -> None:
-            await callback(interaction)
-
-        button.callback = run  # type: ignore[method-assign]
-        self.add_item(button)
+        self.handlers[kind] = handler
+        self.add_item(Routed(button, row=row))
         return button
-
-
-class AnswerHandler(Protocol):
-    """What the answer buttons call back into (the cog)."""
-
-    async def show_more(self, interaction: discord.Interaction, view: AnswerView) -> None:
-        """Answer with the next quotes for the same question."""
-
-    async def show_passage(
-        self, interaction: discord.Interaction, view: AnswerView, number: int
-    ) -> None:
-        """Show the full passage of quote ``number`` (0-based) privately."""
-
-
-class AnswerView(ExpiringView):
-    """ "More" and "Full passage" under an answer; keeps the Engine that produced it."""
-
-    def __init__(
-        self,
-        handler: AnswerHandler,
-        answer: Answer,
-        engine: Engine | None,
-        *,
-        context: str | None,
-        lifetime: float,
-    ) -> None:
-        super().__init__(lifetime)
-        self.answer = answer
-        self.engine = engine  # passage ids belong to this index, even after a reindex
-        self.context = context
-        self.more_button: discord.ui.Button[Any] | None = None
-        if answer.more:
-            self.more_button = self.add_button(
-                "More",
-                self.custom_id("more"),
-                lambda i: handler.show_more(i, self),
-                discord.ButtonStyle.primary,
-            )
-        single = len(answer.quotes) == 1
-        for number, _ in enumerate(answer.quotes[:20]):
-            label = "Full passage" if single else f"Full passage {answer.offset + number + 1}"
-            self.add_button(
-                label,
-                self.custom_id("passage", number),
-                lambda i, n=number: handler.show_passage(i, self, n),
-            )
 
 
 class SourcesView(ExpiringView):
@@ -238,8 +225,8 @@ class SourcesView(ExpiringView):
         super().__init__(lifetime)
         self.pages = list(pages)
         self.page = 0
-        self.previous = self.add_button("Previous", self.custom_id("page-prev"), self._previous)
-        self.next = self.add_button("Next", self.custom_id("page-next"), self._next)
+        self.previous = self.add_button("page-prev", self._previous, label="Previous")
+        self.next = self.add_button("page-next", self._next, label="Next")
         self._update()
 
     def _update(self) -> None:
@@ -251,8 +238,8 @@ class SourcesView(ExpiringView):
         self._update()
         await interaction.response.edit_message(embed=self.pages[self.page], view=self)
 
-    async def _previous(self, interaction: discord.Interaction) -> None:
+    async def _previous(self, interaction: discord.Interaction, *_: object) -> None:
         await self._turn(interaction, -1)
 
-    async def _next(self, interaction: discord.Interaction) -> None:
+    async def _next(self, interaction: discord.Interaction, *_: object) -> None:
         await self._turn(interaction, 1)
