@@ -24,7 +24,7 @@ from bot.errors import CorpusError
 
 SUFFIXES = (".md", ".txt", ".html", ".htm", ".jsonl")
 # Kinds of text a ``::: kind`` fenced block may hold; everything outside a fence is "body".
-BLOCK_KINDS = ("body", "caption", "references", "note")
+BLOCK_KINDS = ("body", "caption", "references", "note", "byline")
 META_FIELDS = ("title", "outlet", "author", "date", "url", "language")
 EXTRA_FIELDS = ("seed", "section", "date_note", "keywords", "pages", "identifier")
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,16 @@ def test_five_clean_articles_load_without_problems() -> None:
     assert problems == []
 
 
+def _outside_bylines(text: str) -> str:
+    """The text with its ``::: byline`` blocks left out (credit lines are kept on purpose)."""
+    return re.sub(r"^::: byline\n.*?^:::$", "", text, flags=re.S | re.M)
+
+
 @pytest.mark.parametrize("phrase", BOILERPLATE)
 def test_boilerplate_is_gone(phrase: str) -> None:
     for path in source_files(SOURCES):
-        assert phrase.lower() not in path.read_text(encoding="utf-8").lower(), path.name
+        text = _outside_bylines(path.read_text(encoding="utf-8"))
+        assert phrase.lower() not in text.lower(), path.name
 
 
 needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"{SEEDS} is absent (../shared)")
@@ -89,10 +96,35 @@ def test_metadata_is_only_what_the_pages_state() -> None:
         assert meta.url is None  # no page states its address
 
 
+@needs_seeds
+def test_byline_blocks_are_verbatim_runs_of_their_raw_pages() -> None:
+    """Each byline block is the page's credit lines as they stand there, in order and unbroken."""
+    sources, _ = load_sources(SOURCES)
+    bylines = {
+        s.meta.id: [s.text[b.start : b.end] for b in s.blocks if b.kind == "byline"]
+        for s in sources
+    }
+    assert bylines["caixin-japan-russia-trade-barbs"] == [
+        "Contact reporter Chen Lixiong (takehiro.masutomo@caixin.com) and editor Lu Zhenhua "
+        "(zhenhualu@caixin.com)"
+    ]
+    assert bylines["voda-crisis-in-russian-japanese-relations-2022"][0].startswith(
+        "Authors\nKristina Voda\nOccupation: Senior Researcher"
+    )
+    for source in sources:
+        seed = _words((SEEDS / source.meta.extra["seed"]).read_text(encoding="utf-8"))
+        for block in bylines[source.meta.id]:
+            assert _words(block) in seed, (source.meta.id, block[:60])
+        if (
+            bylines[source.meta.id] and source.meta.author
+        ):  # front matter says no more than the page
+            assert source.meta.author in " ".join(bylines[source.meta.id])
+
+
 def test_captions_and_references_are_marked() -> None:
     sources, _ = load_sources(SOURCES)
     kinds = {b.kind for s in sources for b in s.blocks}
-    assert {"body", "caption", "references"} <= kinds
+    assert {"body", "caption", "references", "byline"} <= kinds
     voda = next(s for s in sources if s.meta.id.startswith("voda"))
     refs = [b for b in voda.blocks if b.kind == "references"]
     assert len(refs) == 14

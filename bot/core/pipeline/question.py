@@ -37,7 +37,7 @@ QUESTION_WORDS = frozenset(
         still currently actually exactly really ever already yet now
         put give gave given get got make made do done thing things kind sort type way
         anything something someone anyone explain describe mention mentioned mean means know
-        think according report reported reports article articles source sources news story
+        think according report reported reports article articles source sources news story piece
         please pls thanks hi hey quote quotes
         """
     )

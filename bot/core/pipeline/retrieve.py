@@ -18,6 +18,7 @@ class RetrieveSettings:
     kind_weight: tuple[tuple[str, float], ...] = (
         ("body", 1.0),
         ("caption", 0.8),
+        ("byline", 0.8),
         ("references", 0.5),
         ("note", 0.5),
     )

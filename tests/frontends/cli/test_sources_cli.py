@@ -93,3 +93,19 @@ def test_html_quotes_say_their_span_is_into_the_extracted_text(tmp_path: Path) -
     assert source.text[start:end] == result["text"]
     listing = json.loads(run_cli(*opts, "sources", "--json").stdout)
     assert listing[0]["language"] == "en-GB"
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("Who wrote the Caixin piece?", "Chen Lixiong"),
+        ("Who edited the Caixin article?", "Lu Zhenhua"),
+    ],
+)
+def test_who_wrote_and_who_edited_are_answered_with_the_credit_line(
+    tmp_path: Path, question: str, names: str
+) -> None:
+    answer = json.loads(run_cli("--index", str(tmp_path), "ask", "--json", question).stdout)
+    first = answer["results"][0]
+    assert first["kind"] == "byline" and names in first["text"]
+    assert first["source"]["outlet"] == "Caixin Global"
