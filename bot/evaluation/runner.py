@@ -53,6 +53,7 @@ def run_set(
         return run
     for note in prepared.notes:
         notify(f"{chosen.name}: {note}")
+    notify(f"{chosen.name}: asking {len(prepared.questions):,} questions …")
     began = _lap(run.timings, "prepare", began)
     engine = prepared.engine(tuning, notify=lambda m: notify(f"{chosen.name}: {m}"))
     run.sources, run.passages = len(engine.index.sources), engine.index.size
@@ -64,6 +65,7 @@ def run_set(
         run.paragraphs = len(prepared.paragraphs)
         began = _lap(run.timings, "rank-bm25", began)
     if curve and chosen.tradeoff:
+        notify(f"{chosen.name}: the trade-off curve, {len(TRADEOFF_VALUES)} settings …")
         run.curve = tradeoff(engine, prepared.questions, TRADEOFF_KNOB, TRADEOFF_VALUES)
         _lap(run.timings, "curve", began)
     return run

@@ -169,7 +169,7 @@ def calibrate(
         for min_score in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25):
             tuning = engine.tuning.with_setting("answerability.min_coverage", coverage)
             tuning = tuning.with_setting("answerability.min_score", min_score)
-            probe = Engine(engine.index, engine.synonyms, tuning)
+            probe = Engine(engine.index, engine.synonyms, tuning, engine.semantic)
             rows.append((coverage, min_score, evaluate(probe, questions)))
     return rows
 
@@ -208,6 +208,6 @@ def tradeoff(
     points = []
     for value in values:
         tuning = engine.tuning.with_setting(knob, value)
-        probe = Engine(engine.index, engine.synonyms, tuning)
+        probe = Engine(engine.index, engine.synonyms, tuning, engine.semantic)
         points.append(TradeoffPoint(value, evaluate(probe, questions)))
     return points

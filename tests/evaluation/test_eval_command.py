@@ -72,6 +72,15 @@ def test_calibration_sets_are_scored_by_the_same_command(repo: Path) -> None:
     assert sets["squad2-calibration"]["questions"] == 0  # the tiny set is all in the sample
 
 
+def test_full_reports_every_squad_question_and_leaves_none_to_calibrate(repo: Path) -> None:
+    result = run_cli("eval", "--sets", "squad2,squad2-calibration", "--full", "--json", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    sets = json.loads(result.stdout)["sets"]
+    assert sets["squad2"]["questions"] == 6
+    assert sets["squad2-calibration"]["skipped"].startswith("with --full every SQuAD question")
+    assert "squad2-calibration: skipped — with --full" in result.stderr
+
+
 def test_verbose_lists_misses_per_set(repo: Path) -> None:
     result = run_cli("eval", "--sets", "squad2", "--no-curve", "-v", cwd=repo)
     assert result.returncode == 0, result.stderr
