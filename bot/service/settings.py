@@ -66,6 +66,8 @@ class HttpSettings(_Section):
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     max_k: Annotated[int, Field(ge=1, le=MAX_K)] = 20
+    idle_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0  # to send headers, or idle
+    max_connections: Annotated[int, Field(ge=0)] = 0  # 0: what the file-descriptor limit allows
 
 
 class QuestionLogSettings(_Section):

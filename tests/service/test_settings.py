@@ -70,7 +70,7 @@ def test_values_get_their_declared_types(tmp_path: Path) -> None:
         ("http:\n  max_k: -3\n", "http.max_k: expected a whole number between 1 and 50 (got -3)"),
         ("http:\n  enabled: maybe\n", "http.enabled: expected true or false (got 'maybe')"),
         ("http: 3\n", "http: expected a mapping of settings (got 3)"),
-        ("http:\n  prt: 1\n", "http.prt: unknown setting (known: enabled, host, port, max_k)"),
+        ("http:\n  prt: 1\n", "http.prt: unknown setting (known: enabled, host, port, max_k, idle"),
         ("discord:\n  cooldown_seconds: -1\n", "discord.cooldown_seconds: expected a number ≥ 0"),
         ("discord:\n  quotes_per_answer: 11\n", "discord.quotes_per_answer: expected a whole"),
         ("discord:\n  button_timeout_seconds: 0\n", "discord.button_timeout_seconds: expected a"),

@@ -245,7 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="serve the HTTP API only")
     serve.add_argument("--host", default=None, help="bind address (config http.host)")
     serve.add_argument("--port", type=int, default=None, help="port (config http.port)")
-    serve.set_defaults(func=_lazy("bot.frontends.http_api.server", "serve_command"))
+    serve.add_argument(
+        "--workers", type=int, default=None, help="processes sharing the port (default: cores)"
+    )
+    for hidden in ("--ready-fd", "--worker-number"):  # how the parent starts each worker
+        serve.add_argument(hidden, type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(func=_lazy("bot.frontends.http_api.command", "serve_command"))
 
     report = sub.add_parser("report", parents=[config], help="summarise the question log")
     report.add_argument("--since", default=None, help="only questions on or after YYYY-MM-DD")

@@ -1,20 +1,19 @@
 """The HTTP API (aiohttp): ask, sources, health and Prometheus metrics over a :class:`Service`.
 
-``python -m bot serve`` runs it alone (:func:`serve_command`); the Discord runner starts it in its
-own event loop with :func:`start_http` when ``http.enabled`` is true. Every error is a JSON object
-``{"error": ..., "status": ...}``; no traceback ever reaches a client.
+``python -m bot serve`` runs it alone (:mod:`bot.frontends.http_api.command`); the Discord runner
+starts it in its own event loop with :func:`start_http` when ``http.enabled`` is true. Every
+error is a JSON object ``{"error": ..., "status": ...}``; no traceback ever reaches a client.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
 import hmac
 import json
 import logging
+import os
 import re
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,10 +21,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.core.pipeline.engine import QuestionError, QuestionTooLong
-from bot.core.printable import PrintableLogs
+from bot.frontends.http_api.protocol import GuardedRunner, mark_busy
 from bot.service.metrics import CONTENT_TYPE
 from bot.service.service import Service, ServiceUnavailable
-from bot.service.settings import Settings, load_settings, secret
+from bot.service.settings import Settings, secret
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +122,9 @@ async def handle_health(request: web.Request) -> web.Response:
         body["passages"] = engine.index.size
         body["sources"] = len(engine.index.sources)
         body["index_built_at"] = engine.index.manifest.get("built_at")
-    return web.json_response(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
+    # X-Worker-Pid: which process answered, under ``serve --workers``.
+    headers = {"Cache-Control": "no-store", "X-Worker-Pid": str(os.getpid())}
+    return web.json_response(body, status=200 if ok else 503, headers=headers)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -185,7 +186,9 @@ def _middlewares(service: Service) -> list[Any]:
                     "authorization required: send Authorization: Bearer <token>",
                     {"WWW-Authenticate": 'Bearer realm="newsbot"'},
                 )
-            if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            # Header bytes that are not UTF-8 arrive as surrogates: compare them as raw bytes.
+            sent = given.strip().encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(sent, token.encode("utf-8")):
                 return error_response(
                     401,
                     "invalid token",
@@ -193,7 +196,7 @@ def _middlewares(service: Service) -> list[Any]:
                 )
         return await handler(request)
 
-    return [count, errors, auth]
+    return [mark_busy, count, errors, auth]
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -225,13 +228,18 @@ def create_app(
     return app
 
 
-def make_runner(app: web.Application, access_log: bool = True) -> web.AppRunner:
-    """An AppRunner with the limits this API relies on (URL size, graceful shutdown timeout)."""
+def make_runner(app: web.Application, settings: Settings, access_log: bool = True) -> GuardedRunner:
+    """A runner with the limits this API relies on: URL size, timeouts, a connection cap."""
     kwargs: dict[str, Any] = (
         {"access_log_format": ACCESS_LOG_FORMAT} if access_log else {"access_log": None}
     )
-    return web.AppRunner(
-        app, shutdown_timeout=SHUTDOWN_TIMEOUT, max_line_size=MAX_URL_BYTES, **kwargs
+    return GuardedRunner(
+        app,
+        cap=settings.http.max_connections or None,
+        keepalive_timeout=settings.http.idle_timeout_seconds,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        max_line_size=MAX_URL_BYTES,
+        **kwargs,
     )
 
 
@@ -243,19 +251,21 @@ async def start_http(
     host: str | None = None,
     port: int | None = None,
     access_log: bool = True,
+    reuse_port: bool = False,
 ) -> web.AppRunner:
     """Serve the API in the running event loop; stop it with ``await runner.cleanup()``.
 
     ``discord_status`` is the health probe of the Discord front end. ``host``/``port`` default to
     ``http.host``/``http.port``; port 0 picks a free port (see :func:`bound_address`).
+    ``reuse_port`` lets several processes listen on the same port (``serve --workers``).
     Raises HttpStartError when the address cannot be bound.
     """
     host = host or settings.http.host
     port = settings.http.port if port is None else port
-    runner = make_runner(create_app(service, settings, discord_status), access_log)
+    runner = make_runner(create_app(service, settings, discord_status), settings, access_log)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     except OSError as exc:
         await runner.cleanup()
         raise HttpStartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -268,47 +278,3 @@ def bound_address(runner: web.AppRunner) -> tuple[str, int]:
     """The (host, port) the runner actually listens on."""
     address = runner.addresses[0]
     return str(address[0]), int(address[1])
-
-
-async def serve(service: Service, settings: Settings, host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT, then stop accepting, finish requests in flight and return."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        runner = await start_http(service, settings, host=host, port=port)
-        try:
-            await stop.wait()
-            logger.info("shutting down: finishing requests in flight")
-        finally:
-            await runner.cleanup()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    """``python -m bot serve``: the HTTP API alone, until SIGTERM/SIGINT (exit status 0)."""
-    from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
-
-    settings = load_settings(args.config)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(PrintableLogs())
-    host = args.host or settings.http.host
-    port = settings.http.port if args.port is None else args.port
-    if not 0 <= port <= 65535:
-        raise CommandError(f"error: --port {port}: must be between 0 and 65535", EXIT_USAGE)
-    service = Service.open(settings, args.sources, args.index)
-    try:
-        asyncio.run(serve(service, settings, host, port))
-    except HttpStartError as exc:
-        raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
-    finally:
-        service.close()
-    logger.info("stopped")
-    return EXIT_OK

@@ -1,0 +1,110 @@
+"""``python -m bot serve``: the HTTP API alone, in one process or in one worker per core.
+
+Start-up problems (bad settings or token, port in use, missing sources) are one ``error:`` line
+and a non-zero exit; SIGTERM or SIGINT stops accepting, finishes requests in flight (up to 10 s),
+flushes the question log and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from bot.core.printable import PrintableLogs
+from bot.errors import NewsbotError
+from bot.frontends.http_api.server import HttpStartError, start_http
+from bot.frontends.http_api.workers import (
+    WorkerStartError,
+    default_workers,
+    prepare_index,
+    report_ready,
+    run_workers,
+)
+from bot.service.service import Service
+from bot.service.settings import Settings, environment, load_settings
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(
+    service: Service,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    ready_fd: int | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting, finish requests in flight and return."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runner = await start_http(service, settings, host=host, port=port, reuse_port=reuse_port)
+        report_ready(ready_fd, "ok")
+        try:
+            await stop.wait()
+            logger.info("shutting down: finishing requests in flight")
+        finally:
+            await runner.cleanup()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _setup_logging(settings: Settings, worker: int | None) -> None:
+    where = f" [worker {worker}]" if worker else ""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s",
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(PrintableLogs())
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``python -m bot serve [--workers N]``: the HTTP API alone, until SIGTERM/SIGINT."""
+    from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
+
+    ready_fd: int | None = getattr(args, "ready_fd", None)
+    try:
+        settings = load_settings(args.config)
+        environment()  # a bad token is refused now, before the index is opened
+        _setup_logging(settings, getattr(args, "worker_number", None))
+        host = args.host or settings.http.host
+        port = settings.http.port if args.port is None else args.port
+        if not 0 <= port <= 65535:
+            raise CommandError(f"error: --port {port}: must be between 0 and 65535", EXIT_USAGE)
+        workers = default_workers() if args.workers is None else args.workers
+        if workers < 1:
+            raise CommandError(f"error: --workers {workers}: must be 1 or more", EXIT_USAGE)
+        if workers > 1:
+            if port == 0:
+                raise CommandError("error: --port 0 needs --workers 1", EXIT_USAGE)
+            prepare_index(args.sources or settings.sources, args.index or settings.index)
+            args.host, args.port = host, port
+            try:
+                return run_workers(args, workers)
+            except WorkerStartError as exc:
+                raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
+        service = Service.open(settings, args.sources, args.index)
+        try:
+            asyncio.run(
+                serve(service, settings, host, port, reuse_port=args.reuse_port, ready_fd=ready_fd)
+            )
+        except HttpStartError as exc:
+            raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
+        finally:
+            service.close()
+    except (CommandError, NewsbotError, OSError) as exc:
+        if ready_fd is None:
+            raise
+        # A worker: the parent prints the one line; say it there, not twice.
+        message = str(exc) if isinstance(exc, CommandError) else f"error: {exc}"
+        report_ready(ready_fd, message)
+        return getattr(exc, "status", EXIT_FAILURE)
+    logger.info("stopped")
+    return EXIT_OK
