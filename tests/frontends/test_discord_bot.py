@@ -227,6 +227,7 @@ EVERYONE = {
 
         The mayor told @everyone and @here at the harbour festival that the lighthouse will
         reopen; see **bold** claims, __underlined__ words, `code` and ||spoilers|| here.
+        The harbour office <@123> in <#456> for <@&789> said it reopens <t:1700000000:R>.
         """,
 }
 
@@ -238,6 +239,8 @@ def test_source_with_everyone_pings_nobody(tmp_path: Path) -> None:
         text = embed_of(out)["description"]
         assert "@\u200beveryone" in text and "@\u200bhere" in text and "@everyone" not in text
         assert "\\*\\*bold\\*\\*" in text and "\\|\\|spoilers\\|\\|" in text
+        assert "office \\<@123> in \\<#456> for \\<@&789> said" in text  # literal, not mentions
+        assert "**reopens** \\<t:1700000000:R>." in text  # as written, not a local date
         msg = await s.standin.send_message(question, mentions=["bot"])
         reply = await s.standin.wait_for_message(reply_to=msg, timeout=5)
         assert "@\u200beveryone" in embed_of(reply)["description"]

@@ -27,7 +27,14 @@ from bot.frontends.discord_bot.formatting import (
     sources_pages,
     too_long_message,
 )
-from bot.frontends.discord_bot.markdown import ELLIPSIS, Marked, escape, fit_text, width
+from bot.frontends.discord_bot.markdown import (
+    ELLIPSIS,
+    Marked,
+    escape,
+    fit_text,
+    unescape,
+    width,
+)
 
 WORDS = "the *bold* _under_ ~strike~ |pipe| `code` @everyone @here <@123456789012345678> \\ # - >"
 WORDS += " visa-free talks Kuril islands 17,000 Tokyo’s [link](https://x.y) 東京 😀 a b"
@@ -102,6 +109,21 @@ def answer(quotes: list[Quote], question: str = "What about the talks?") -> Answ
     )
 
 
+MARKUP = "<@1> <@!22> <@&333> <#4444> </ask:5> <t:1700000000:R> <:smile:6> <a:wave:7> <id:home>"
+
+
+def test_every_discord_markup_token_in_a_source_reads_as_literal_text() -> None:
+    text = f"Said {MARKUP} and <https://example.org> or a<b>c, 2 < 3 > 1."
+    rendered = escape(text)
+    for token in MARKUP.split():
+        assert "\\" + token in rendered, token  # "\\<@1>": Discord shows "<@1>" as written
+    assert "<https://example.org> or a<b>c, 2 < 3 > 1." in rendered  # other "<" untouched
+    assert plain(rendered) == text and unescape(rendered) == text
+    marked = Marked(text, [(0, 4)], [(5, len(text))]).fit(60)
+    assert marked.startswith("**Said** __\\<@1> \\<@!22>") and marked.endswith(">__…")
+    assert_balanced(marked)
+
+
 def test_marking_escapes_markdown_and_defuses_mentions() -> None:
     text = "Talks on the *islands* stalled. @everyone in Tokyo_city said talks ||end||."
     second = text.index("@")
@@ -111,7 +133,7 @@ def test_marking_escapes_markdown_and_defuses_mentions() -> None:
     assert rendered.endswith("in **Tokyo**\\_city said talks \\|\\|end\\|\\|.__")
     assert_balanced(rendered)
     assert plain(rendered) == text
-    assert escape("<@123456789012345678> @here") == "<@\u200b123456789012345678> @\u200bhere"
+    assert escape("<@123456789012345678> @here") == "\\<@\u200b123456789012345678> @\u200bhere"
     swallowed = escape("[a](b) *x* [c](d)")  # escape_markdown takes it all for one link
     assert swallowed == "\\[a](b) \\*x\\* \\[c](d)"
 

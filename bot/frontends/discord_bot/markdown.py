@@ -2,7 +2,8 @@
 
 Text is escaped with :func:`discord.utils.escape_markdown` and :func:`discord.utils.escape_mentions`
 (plus the markdown characters escape_markdown leaves alone inside what it takes for a
-``[link](…)``); bold and underline are then added around whole escaped characters, so a cut can
+``[link](…)``, and the ``<`` of every Discord markup token — see :data:`DISCORD_MARKUP`); bold
+and underline are then added around whole escaped characters, so a cut can
 never split an escape or leave a ``**``/``__`` open. Cuts fall on a sentence or word boundary and
 are marked with "…". Lengths are counted in UTF-16 code units, never less than Discord's count.
 """
@@ -24,6 +25,12 @@ _WORD = re.compile(r"\S+")
 _ATOM = re.compile(r"\\*[^\\\u200b]\u200b?", re.DOTALL)  # a character with its escapes
 _UNESCAPED = re.compile(r"(?<!\\)[*_~|`\[]")  # what escape_markdown left inside a "link"
 _ESCAPED = re.compile(r"\\([^0-9A-Za-z\s])")
+# Discord renders these <…> tokens as something else: user, role and channel mentions (any id,
+# where escape_mentions only knows 17–20 digits), slash-command links, timestamps (shown in the
+# reader's time zone and format), custom emoji and guide links. A quote must read as its source
+# wrote it, so their "<" is escaped and every one reads as literal text (none could ping anyway:
+# no mentions are allowed).
+DISCORD_MARKUP = re.compile(r"<(?=(?:@[!&]?|#|/|t:|a?:\w+:|id:)[^<>\s]*>)")
 
 Span = tuple[int, int]
 
@@ -45,6 +52,21 @@ def unescape(text: str) -> str:
 
 def _escaped(text: str) -> tuple[str, list[int]]:
     """``text`` escaped, and where each original character's escaped form starts (plus the end).
+
+    Markdown and mentions as :func:`_escaped_markdown` does; then the "<" of Discord markup.
+    """
+    escaped, starts = _escaped_markdown(text)
+    marks = [m.start() for m in DISCORD_MARKUP.finditer(text)]
+    if not marks:
+        return escaped, starts
+    atoms = [escaped[a:b] for a, b in itertools.pairwise(starts)]
+    for i in marks:
+        atoms[i] = "\\" + atoms[i]
+    return "".join(atoms), [0, *itertools.accumulate(len(a) for a in atoms)]
+
+
+def _escaped_markdown(text: str) -> tuple[str, list[int]]:
+    """``text`` markdown-escaped, and where each original character's escaped form starts.
 
     The escaping is discord.py's (escape_markdown, then escape_mentions); the characters that are
     markdown anywhere but that escape_markdown leaves alone inside what it takes for a
