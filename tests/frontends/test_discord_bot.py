@@ -313,13 +313,22 @@ def test_gateway_drop_then_resume_and_answer(tmp_path: Path) -> None:
     scenario(make_settings(tmp_path), check)
 
 
-def test_question_the_sources_do_not_answer(tmp_path: Path) -> None:
+def test_declined_answers_say_why_and_corrections_say_did_you_mean(tmp_path: Path) -> None:
     async def check(s: Session) -> None:
         _, out = await s.ask("What is the best recipe for sourdough pizza?")
         embed = embed_of(out)
-        assert embed["description"] == "I couldn't find that in the sources."
+        assert embed["description"] == (
+            "I couldn't find that in the sources.\n"
+            "Nothing in the sources matches 'best', 'recipe' or 'sourdough'."
+        )
         assert embed["footer"]["text"] == "Searched 5 sources."
         assert not out["message"]["components"]
+        _, typo = await s.ask("Who is the Rusian ambasador to Japan?")
+        text = embed_of(typo)["description"]
+        assert text.startswith(
+            "*Did you mean: russian (not rusian), ambassador (not ambasador)?*\n\n**1.** "
+        )
+        assert not check_embed(discord.Embed.from_dict(embed_of(typo)))
         s.standin.assert_clean()
 
     scenario(make_settings(tmp_path), check)

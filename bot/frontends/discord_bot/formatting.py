@@ -30,6 +30,7 @@ EMBED_TOTAL_LIMIT = 6000
 COLOUR = discord.Colour.from_rgb(47, 111, 178)
 SOURCES_PER_PAGE = 8
 PAGE_CHARS = 3500  # description characters per /sources page
+NOTE_LIMIT = 500  # "did you mean" and the reason for declining: one line each
 _URL = re.compile(r"https?://[^\s<>\"'`|]+")
 
 
@@ -88,15 +89,22 @@ def _footer(answer: Answer) -> str:
 
 
 def answer_embed(answer: Answer) -> discord.Embed:
-    """The answer: one description section per quote with its attribution, counts in the footer."""
+    """The answer: one description section per quote with its attribution, counts in the footer.
+
+    "Did you mean" (corrected words) heads it in italics; a declined answer says why in a line.
+    """
     title = title_for(answer.question)
     footer = _footer(answer)
     embed = discord.Embed(title=title, colour=COLOUR)
     embed.set_footer(text=footer)
+    meant = answer.did_you_mean
     if not answer.answered:
-        embed.description = fit_text(answer.message or "No answer.", DESCRIPTION_LIMIT)
+        lines = [answer.message or "No answer.", answer.reason, meant]
+        embed.description = "\n".join(fit_text(n, NOTE_LIMIT) for n in lines if n)
         return embed
+    heading = f"*{fit_text(meant, NOTE_LIMIT)}*\n\n" if meant else ""
     budget = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - width(title) - width(footer))
+    budget -= width(heading)
     quotes = answer.quotes
     per_quote = budget // len(quotes)
     fixed: list[str] = []
@@ -117,7 +125,7 @@ def answer_embed(answer: Answer) -> discord.Embed:
         + fixed[2 * i + 1]
         for i, mark in enumerate(marks)
     ]
-    embed.description = "\n\n".join(sections)
+    embed.description = heading + "\n\n".join(sections)
     return embed
 
 
