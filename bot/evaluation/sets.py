@@ -155,6 +155,8 @@ def select(names: str) -> list[EvalSet]:
             known = ", ".join(["report", "calibration", "all", *SETS])
             raise BadInput(f"unknown evaluation set {name!r}; choose from {known}")
         chosen.extend(s for s in matches if s not in chosen)
+    if not chosen:
+        raise BadInput("no evaluation set named; give --sets report, calibration, all or names")
     return chosen
 
 

@@ -121,6 +121,17 @@ def test_unknown_set_is_a_usage_error(repo: Path) -> None:
     assert result.stderr.startswith("error: unknown evaluation set 'nope'; choose from report")
 
 
+def test_calibration_figures_never_go_into_the_published_table(repo: Path) -> None:
+    target = repo / "PUBLISHED.md"
+    target.write_text("<!-- eval-table:begin -->\n<!-- eval-table:end -->\n")
+    result = run_cli("eval", "--sets", "own,chat-calibration", "--update", "PUBLISHED.md", cwd=repo)
+    assert result.returncode == 2
+    assert "chat-calibration are for fitting and never go in it" in result.stderr
+    assert target.read_text() == "<!-- eval-table:begin -->\n<!-- eval-table:end -->\n"
+    empty = run_cli("eval", "--sets", ",", cwd=repo)
+    assert empty.returncode == 2 and "no evaluation set named" in empty.stderr
+
+
 def test_update_writes_the_table_between_the_markers(repo: Path) -> None:
     target = repo / "NOTES.md"
     target.write_text("# Notes\n<!-- eval-table:begin -->\nold\n<!-- eval-table:end -->\nend\n")

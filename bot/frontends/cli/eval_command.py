@@ -46,6 +46,7 @@ def _note(message: str) -> None:
 def eval_command(args: argparse.Namespace) -> int:
     """Score the chosen sets (or run the --sweep / --calibrate comparisons on one file)."""
     from bot.core.printable import printable
+    from bot.errors import BadInput
     from bot.evaluation import sets, tables
     from bot.evaluation.runner import run_sets
 
@@ -55,6 +56,12 @@ def eval_command(args: argparse.Namespace) -> int:
         sources=args.sources, index=args.index, shared=args.shared, cache=args.cache, full=args.full
     )
     chosen = [sets.question_file(args.questions)] if args.questions else sets.select(args.sets)
+    fitting = [s.name for s in chosen if s.purpose != sets.REPORT]
+    if args.update and fitting:
+        raise BadInput(
+            f"--update writes the published table; {', '.join(fitting)} "
+            "are for fitting and never go in it"
+        )
     began = time.perf_counter()
     runs = run_sets(chosen, ws, notify=_note, curve=not args.no_curve)
     scored = [r for r in runs if r.report is not None]
