@@ -17,7 +17,19 @@ if TYPE_CHECKING:
     from bot.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT.parent / "shared" / "seeds"
+SHARED_ENV = "NEWSBOT_SHARED"  # points the tests' ../shared elsewhere (to prove they skip)
+
+
+def shared_path(*parts: str) -> Path:
+    """A path inside ``../shared`` beside the repo; skips the test, saying why, when absent."""
+    import pytest
+
+    root = Path(os.environ.get(SHARED_ENV) or ROOT.parent / "shared")
+    path = root.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs the shared data folder: {path} is absent (../shared beside the repo)")
+    return path
+
 
 ARTICLES = {
     "kurils.md": """\

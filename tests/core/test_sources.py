@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.sources import SourcesError, load_sources, scan_sources, source_files, span_basis
-from tests.helpers import ROOT, SEEDS
+from tests.helpers import ROOT, shared_path
 
 SOURCES = ROOT / "sources"
 BOILERPLATE = [
@@ -58,23 +58,20 @@ def test_boilerplate_is_gone(phrase: str) -> None:
         assert phrase.lower() not in text.lower(), path.name
 
 
-needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"{SEEDS} is absent (../shared)")
-
-
-@needs_seeds
 def test_every_paragraph_comes_verbatim_from_its_seed() -> None:
     """Nothing invented: each block of article text appears word for word in the raw page."""
+    seeds = shared_path("seeds")
     sources, _ = load_sources(SOURCES)
     for source in sources:
         seed_name = source.meta.extra["seed"]
-        seed = _words((SEEDS / seed_name).read_text(encoding="utf-8"))
+        seed = _words((seeds / seed_name).read_text(encoding="utf-8"))
         for block in source.blocks:
             for line in source.text[block.start : block.end].splitlines():
                 assert _words(line) in seed, (source.meta.id, line[:60])
 
 
-@needs_seeds
 def test_metadata_is_only_what_the_pages_state() -> None:
+    seeds = shared_path("seeds")
     sources, _ = load_sources(SOURCES)
     by_id = {s.meta.id: s.meta for s in sources}
     caixin = by_id["caixin-japan-russia-trade-barbs"]
@@ -89,7 +86,7 @@ def test_metadata_is_only_what_the_pages_state() -> None:
     assert (voda.author, voda.date, voda.outlet) == ("Kristina Voda", "2023-03-06", None)
     for meta in by_id.values():
         assert meta.title and meta.language == "en"
-        seed = (SEEDS / meta.extra["seed"]).read_text(encoding="utf-8")
+        seed = (seeds / meta.extra["seed"]).read_text(encoding="utf-8")
         for value in (meta.title, meta.outlet, meta.author):
             if value:
                 assert value.strip() in seed
