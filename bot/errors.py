@@ -7,6 +7,8 @@ NewsbotError is a bug: logged with its traceback, shown to the user only as an a
 
 from __future__ import annotations
 
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
 
 class NewsbotError(Exception):
     """Base of every user-facing error; ``str(exc)`` is the one-line sentence to show."""
@@ -34,3 +36,19 @@ class CorpusError(NewsbotError):
 
 class Unavailable(NewsbotError):
     """The service cannot answer right now (no index loaded yet, or any more)."""
+
+
+class StartError(NewsbotError):
+    """A server or bot could not start (a port in use, a token Discord rejects, no network)."""
+
+
+class LogError(NewsbotError):
+    """The question log cannot be read for a report (off, absent or unreadable)."""
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status a command ends with for ``exc``: 2 for bad input, 1 for anything else.
+
+    The one mapping to exit statuses, for every process entry point (the CLI, server workers).
+    """
+    return EXIT_USAGE if isinstance(exc, BadInput) else EXIT_FAILURE

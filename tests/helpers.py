@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.frontends.http_api.server import HealthProbe
+    from bot.frontends.http_api.server import HealthCheck
     from bot.service.service import Service
     from bot.service.settings import Settings
 
@@ -119,13 +119,11 @@ def service_settings(tmp_path: Path, **question_log: object) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def serving(
-    service: Service, settings: Settings, probe: HealthProbe | None = None
-) -> AsyncIterator[str]:
+async def serving(service: Service, settings: Settings, *checks: HealthCheck) -> AsyncIterator[str]:
     """Run the HTTP API for ``service`` on a free 127.0.0.1 port; yields its base URL."""
     from bot.frontends.http_api.server import bound_address, start_http
 
-    runner = await start_http(service, settings, probe, host="127.0.0.1", port=0, access_log=False)
+    runner = await start_http(service, settings, checks, host="127.0.0.1", port=0, access_log=False)
     try:
         host, port = bound_address(runner)
         yield f"http://{host}:{port}"

@@ -12,29 +12,16 @@ NOT_FOUND = "I couldn't find that in the sources."
 Span = tuple[int, int]
 
 
+def stated(meta: SourceMeta, field: str) -> str:
+    """What the source says its ``field`` (outlet, author, date) is, or "unknown <field>"."""
+    value = getattr(meta, field)
+    return str(value) if value else f"unknown {field}"
+
+
 def attribution(meta: SourceMeta) -> str:
     """Where a quote comes from: outlet, "title", author, date ("unknown" where unsaid)."""
     title = f"\u201c{meta.title}\u201d" if meta.title else "untitled"
-    return ", ".join(
-        (
-            meta.outlet or "unknown outlet",
-            title,
-            meta.author or "unknown author",
-            meta.date or "unknown date",
-        )
-    )
-
-
-def source_json(meta: SourceMeta) -> dict[str, Any]:
-    """The ``source`` object of the JSON answer."""
-    return {
-        "id": meta.id,
-        "title": meta.title,
-        "outlet": meta.outlet,
-        "author": meta.author,
-        "date": meta.date,
-        "url": meta.url,
-    }
+    return ", ".join((stated(meta, "outlet"), title, stated(meta, "author"), stated(meta, "date")))
 
 
 @dataclass(frozen=True)
@@ -72,7 +59,7 @@ class Quote:
         return {
             "text": self.text,
             "score": round(self.score, 6),
-            "source": source_json(self.source),
+            "source": self.source.to_dict(),
             "passage_id": self.passage_id,
             "kind": self.kind,
             "span": list(self.span),
@@ -80,7 +67,7 @@ class Quote:
             "best_sentences": [self.text[s:e] for s, e in self.best],
             "best_spans": [list(s) for s in self.best],
             "highlights": [list(s) for s in self.highlights],
-            "also_reported_by": [source_json(m) for m in self.also_reported_by],
+            "also_reported_by": [m.to_dict() for m in self.also_reported_by],
             "attribution": attribution(self.source),
         }
 

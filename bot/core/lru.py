@@ -1,7 +1,11 @@
-"""A dict that keeps only its most recently used entries (answer cache, remembered answers)."""
+"""A dict that keeps only its most recently used entries (answer cache, remembered answers).
+
+Thread-safe: the service answers questions in several worker threads at once.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
@@ -15,23 +19,27 @@ class LruMap(Generic[K, V]):
     def __init__(self, size: int) -> None:
         self.size = size
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._data)
 
     def __setitem__(self, key: K, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
 
     def get(self, key: K) -> V | None:
         """The value (now most recently used), or None."""
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
 
     def clear(self) -> None:
         """Forget everything."""
-        self._data.clear()
+        with self._lock:
+            self._data.clear()

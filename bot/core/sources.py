@@ -57,7 +57,7 @@ class SourceMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready metadata (the keys front ends and the index share)."""
+        """The one JSON shape of a source: in answers, ``sources --json``, /api/sources, index."""
         data: dict[str, Any] = {"id": self.id, "path": self.path}
         data.update({name: getattr(self, name) for name in META_FIELDS})
         data.update(self.extra)

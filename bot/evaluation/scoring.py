@@ -22,6 +22,8 @@ from bot.core.index import load_index
 from bot.core.pipeline.engine import Engine, Tuning
 from bot.core.yamlfile import read_yaml
 from bot.errors import ConfigError
+from bot.service.service import Request, Service
+from bot.service.settings import Settings
 
 DEFAULT_QUESTIONS = Path("eval/questions.yaml")
 
@@ -141,11 +143,13 @@ def hit_rank(item: EvalQuestion, texts: Iterable[str]) -> int | None:
 
 
 def evaluate(engine: Engine, questions: Iterable[EvalQuestion], k: int = 3) -> EvalReport:
-    """Ask every question and score the quotes."""
+    """Ask every question through a service over ``engine`` (front end "eval", no question log:
+    these are labelled test questions, not people's), as every front end asks, and score it."""
+    service = Service(Settings(), engine=engine)
     results = []
     for item in questions:
         began = time.perf_counter()
-        answer = engine.ask(item.question, k=k)
+        answer = service.answer(Request(item.question, frontend="eval", k=k))
         seconds = time.perf_counter() - began
         rank = hit_rank(item, (quote.text for quote in answer.quotes))
         results.append(EvalResult(item, answer.answered, rank, answer, seconds))

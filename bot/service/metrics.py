@@ -7,7 +7,6 @@ read at scrape time through ``set_function``; ``render`` is the ``GET /metrics``
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,8 +19,8 @@ from prometheus_client.registry import Collector
 from bot import __version__
 
 if TYPE_CHECKING:
-    from bot.core.pipeline.engine import Engine
     from bot.service.questionlog import QuestionLog
+    from bot.service.service import IndexInfo
 
 # generate_latest writes the classic text format (our names are all legacy-valid ASCII).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -97,7 +96,7 @@ class ServiceMetrics:
     """The metrics of the question service; front ends add their own to ``registry``."""
 
     def __init__(
-        self, engine: Callable[[], Engine | None], question_log: Callable[[], QuestionLog]
+        self, index: Callable[[], IndexInfo | None], question_log: Callable[[], QuestionLog]
     ) -> None:
         reg = self.registry = Registry()
         reg.gauge("newsbot_build_info", "Version of newsbot.", ("version",)).labels(
@@ -131,33 +130,18 @@ class ServiceMetrics:
             ("frontend", "vote"),
         )
 
-        def of_index(read: Callable[[Engine], float]) -> Callable[[], float]:
-            return lambda: 0.0 if (current := engine()) is None else float(read(current))
+        def of_index(read: Callable[[IndexInfo], float | None]) -> Callable[[], float]:
+            return lambda: 0.0 if (info := index()) is None else float(read(info) or 0.0)
 
-        index_gauges = {
-            "newsbot_index_loaded": ("1 when an index is loaded.", lambda e: 1.0),
-            "newsbot_index_passages": ("Passages in the loaded index.", lambda e: e.index.size),
-            "newsbot_index_sources": (
-                "Sources in the loaded index.",
-                lambda e: len(e.index.sources),
-            ),
+        index_gauges: dict[str, tuple[str, Callable[[IndexInfo], float | None]]] = {
+            "newsbot_index_loaded": ("1 when an index is loaded.", lambda i: 1.0),
+            "newsbot_index_passages": ("Passages in the loaded index.", lambda i: i.passages),
+            "newsbot_index_sources": ("Sources in the loaded index.", lambda i: i.sources),
             "newsbot_index_built_timestamp_seconds": (
                 "When the loaded index was built (Unix time, from its manifest; 0 if unknown).",
-                _built_at,
+                lambda i: i.built_timestamp,
             ),
         }
         for name, (help_text, read) in index_gauges.items():
             reg.gauge(name, help_text).set_function(of_index(read))
         reg.collectors.register(_Dropped(question_log))
-        self.discord_latency = reg.gauge(
-            "newsbot_discord_gateway_latency_seconds",
-            "Discord gateway heartbeat latency (set by the Discord front end).",
-        )
-
-
-def _built_at(engine: Engine) -> float:
-    stamp = engine.index.manifest.get("built_at")
-    try:
-        return dt.datetime.fromisoformat(str(stamp)).timestamp() if stamp else 0.0
-    except ValueError:
-        return 0.0

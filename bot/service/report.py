@@ -32,6 +32,7 @@ from pydantic import (
 
 from bot.core.printable import json_text, printable
 from bot.core.tokenizer import tokenize
+from bot.errors import BadInput, LogError
 from bot.service.settings import load_settings
 from bot.service.votes import VOTES, format_votes, summarise_votes
 
@@ -315,28 +316,22 @@ def _since(text: str | None) -> dt.date | None:
         return None
 
 
-def report_command(args: argparse.Namespace) -> int:
+def report_command(args: argparse.Namespace) -> None:
     """``python -m bot report [--since DATE] [--json] [--log PATH] [--config PATH]``."""
-    from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
-
     since = _since(args.since)
     if args.since is not None and since is None:
-        message = f"error: --since {args.since!r}: expected a date, YYYY-MM-DD"
-        raise CommandError(message, EXIT_USAGE)
+        raise BadInput(f"--since {args.since!r}: expected a date, YYYY-MM-DD")
     settings = load_settings(args.config)
     path = args.log or settings.question_log.path
     if path is None:
-        raise CommandError(
-            "error: the question log is off (question_log.path: null); use --log PATH",
-            EXIT_FAILURE,
-        )
+        raise LogError("the question log is off (question_log.path: null); use --log PATH")
     files = log_files(path)
     if not files:
-        raise CommandError(f"error: no question log at {path} (nothing asked yet?)", EXIT_FAILURE)
+        raise LogError(f"no question log at {path} (nothing asked yet?)")
     try:
         entries, skipped = read_entries(files)
     except OSError as exc:
-        raise CommandError(f"error: cannot read {path}: {exc.strerror}", EXIT_FAILURE) from None
+        raise LogError(f"cannot read {path}: {exc.strerror}") from None
     report = summarise(entries, since)
     add_excerpts(report, settings.index)
     if args.json:
@@ -345,4 +340,3 @@ def report_command(args: argparse.Namespace) -> int:
         print(json_text(report, indent=1, allow_nan=False))
     else:
         print(printable(format_report(report, files, skipped)))
-    return EXIT_OK

@@ -9,18 +9,22 @@ No HTTP or Discord code here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import time
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.core.answer import Answer
 from bot.core.build import BuildReport, build_index, describe_build
 from bot.core.index import load_index
 from bot.core.lru import LruMap
-from bot.core.pipeline.engine import Engine, QuestionError, Tuning
+from bot.core.pipeline.engine import Engine, Tuning
 from bot.core.sources import SourceMeta
-from bot.errors import Unavailable
+from bot.errors import BadInput, Unavailable
+from bot.service.limits import DEFAULT_K, DEFAULT_LIMITS, Limits
 from bot.service.metrics import ServiceMetrics
 from bot.service.questionlog import QuestionLog
 from bot.service.settings import Settings
@@ -32,6 +36,45 @@ OUTCOMES = ("answered", "abstained", "rejected", "error")
 DEFAULT_CACHE_SIZE = 1024
 
 _CacheKey = tuple[str, int, int, str | None]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One question as a front end hands it to the service (``k`` and ``offset`` not yet checked).
+
+    ``frontend`` names the front end in metrics and the question log; ``user_id`` is hashed
+    before it is logged; ``limits`` are the front end's (Discord's are stricter than the CLI's).
+    """
+
+    question: str
+    frontend: str
+    k: int = DEFAULT_K
+    user_id: str | int | None = None
+    context: str | None = None
+    offset: int = 0
+    limits: Limits = DEFAULT_LIMITS
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What a health check or a metric says of the loaded index."""
+
+    passages: int
+    sources: int
+    built_at: str | None  # ISO 8601, from the manifest
+    generation: str | None
+
+    @property
+    def built_timestamp(self) -> float | None:
+        """``built_at`` as Unix time (None when unknown or unreadable)."""
+        try:
+            return dt.datetime.fromisoformat(self.built_at).timestamp() if self.built_at else None
+        except ValueError:
+            return None
+
+
+def _generation(engine: Engine) -> str | None:
+    return str(engine.index.manifest.get("generation", "")) or None
 
 
 class ServiceUnavailable(Unavailable):
@@ -62,7 +105,7 @@ class Service:
         self._reindex_lock = asyncio.Lock()
         # Answers stay right while their engine is current: entries hold the engine that made them.
         self.cache: LruMap[_CacheKey, tuple[Engine, Answer]] = LruMap(cache_size)
-        self.metrics = ServiceMetrics(lambda: self._engine, lambda: self.question_log)
+        self.metrics = ServiceMetrics(self.index_info, lambda: self.question_log)
 
     @classmethod
     def open(
@@ -73,11 +116,15 @@ class Service:
         *,
         tuning: Tuning | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        notify: Callable[[str], None] = logger.info,
     ) -> Service:
-        """Open the engine (rebuilding a missing or stale index) and the question log. Blocking."""
+        """Open the engine (rebuilding a missing or stale index) and the question log. Blocking.
+
+        ``notify`` hears about a rebuild on the way (the CLI prints it on stderr).
+        """
         sources = sources or settings.sources
         index = index or settings.index
-        engine = Engine.open(sources, index, tuning, notify=logger.info)
+        engine = Engine.open(sources, index, tuning, notify=notify)
         log = QuestionLog.from_settings(settings.question_log)
         return cls(
             settings,
@@ -103,10 +150,23 @@ class Service:
 
     def health(self) -> tuple[bool, str]:
         """(ok, reason): ok when an index is loaded."""
+        info = self.index_info()
+        if info is None:
+            return False, self._unavailable
+        return True, f"index loaded: {info.passages} passages"
+
+    def index_info(self) -> IndexInfo | None:
+        """Size and build of the loaded index, or None before one is loaded."""
         engine = self._engine
         if engine is None:
-            return False, self._unavailable
-        return True, f"index loaded: {engine.index.size} passages"
+            return None
+        built = engine.index.manifest.get("built_at")
+        return IndexInfo(
+            passages=engine.index.size,
+            sources=len(engine.index.sources),
+            built_at=str(built) if built else None,
+            generation=_generation(engine),
+        )
 
     def sources(self) -> list[SourceMeta]:
         """The corpus metadata of the current index."""
@@ -128,59 +188,61 @@ class Service:
         self._unavailable = reason
         self._engine = None
 
-    async def ask(
-        self,
-        question: str,
-        *,
-        k: int,
-        frontend: str,
-        user_id: str | int | None,
-        context: str | None = None,
-        offset: int = 0,
-    ) -> Answer:
-        """Answer (from the cache, or the engine in a worker thread), then record metrics and log.
+    def answer(self, request: Request) -> Answer:
+        """Answer one request: checked against its limits, from the cache or the engine, counted
+        and logged. Blocking (the CLI calls it directly; the async front ends use :meth:`ask`).
 
-        Raises QuestionError for a question that cannot be searched (logged as rejected) and
-        ServiceUnavailable when no index is loaded.
+        Raises BadInput (QuestionError, QuestionTooLong, ``k`` out of range) for a request that
+        cannot be searched, logged as rejected, and ServiceUnavailable when no index is loaded.
         """
-        _, answer = await self.ask_with_engine(
-            question, k=k, frontend=frontend, user_id=user_id, context=context, offset=offset
-        )
-        return answer
+        return self.answer_with_engine(request)[1]
 
-    async def ask_with_engine(
-        self,
-        question: str,
-        *,
-        k: int,
-        frontend: str,
-        user_id: str | int | None,
-        context: str | None = None,
-        offset: int = 0,
-    ) -> tuple[Engine, Answer]:
-        """:meth:`ask`, also returning the engine that answered (whose passage ids it uses)."""
+    def answer_with_engine(self, request: Request) -> tuple[Engine, Answer]:
+        """:meth:`answer`, also returning the engine that answered (whose passage ids it uses)."""
+        with self._in_flight():
+            return self._answer(request, time.perf_counter())
+
+    async def ask(self, request: Request) -> Answer:
+        """:meth:`answer` in a worker thread, so the event loop stays responsive."""
+        return (await self.ask_with_engine(request))[1]
+
+    async def ask_with_engine(self, request: Request) -> tuple[Engine, Answer]:
+        """:meth:`answer_with_engine` in a worker thread (in flight while it waits for one)."""
+        with self._in_flight():
+            return await asyncio.to_thread(self._answer, request, time.perf_counter())
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        self.metrics.in_flight.inc()
+        try:
+            yield
+        finally:
+            self.metrics.in_flight.dec()
+
+    def _answer(self, request: Request, began: float) -> tuple[Engine, Answer]:
+        """Check, answer, count and log one request (``began``: when it was handed in)."""
         engine = self.engine
         metrics = self.metrics
-        metrics.in_flight.inc()
-        began = time.perf_counter()
-        key: _CacheKey = (question, k, offset, context)
-        found = self.cache.get(key)
-        answer = found[1] if found is not None and found[0] is engine else None
-        cached = answer is not None
+        answer: Answer | None = None
+        cached = False
         error: str | None = None
         outcome = "error"
         try:
-            if answer is None:
-                metrics.cache.labels("miss").inc()
-                answer = await asyncio.to_thread(
-                    engine.ask, question, k, context=context, offset=offset
-                )
-                self.cache[key] = (engine, answer)
-            else:
+            limits = request.limits
+            question = limits.question(request.question)
+            k, offset = limits.k(request.k), limits.offset(request.offset)
+            key: _CacheKey = (question, k, offset, request.context)
+            found = self.cache.get(key)
+            if found is not None and found[0] is engine:
+                answer, cached = found[1], True
                 metrics.cache.labels("hit").inc()
+            else:
+                metrics.cache.labels("miss").inc()
+                answer = engine.ask(question, k, context=request.context, offset=offset)
+                self.cache[key] = (engine, answer)
             outcome = "answered" if answer.answered else "abstained"
             return engine, answer
-        except QuestionError as exc:
+        except BadInput as exc:
             outcome, error = "rejected", str(exc)
             raise
         except Exception as exc:
@@ -188,28 +250,31 @@ class Service:
             raise
         finally:
             seconds = time.perf_counter() - began
-            metrics.in_flight.dec()
-            metrics.questions.labels(frontend, outcome).inc()
+            metrics.questions.labels(request.frontend, outcome).inc()
             if outcome in ("answered", "abstained"):
-                metrics.latency.labels(frontend).observe(seconds)
+                metrics.latency.labels(request.frontend).observe(seconds)
             self.question_log.record(
-                frontend=frontend,
-                user_id=user_id,
-                question=question,
+                frontend=request.frontend,
+                user_id=request.user_id,
+                question=request.question,
                 answer=answer,
                 latency_ms=seconds * 1000,
-                k=k,
-                offset=offset,
-                context=context,
+                k=request.k,
+                offset=request.offset,
+                context=request.context,
                 error=error,
-                index=str(engine.index.manifest.get("generation", "")) or None,
+                index=_generation(engine),
                 cached=cached,
             )
 
+    def surrounding(self, engine: Engine, passage_id: int) -> list[tuple[int, str]]:
+        """A quoted passage with its neighbours, from the engine that quoted it (its ids)."""
+        return engine.surrounding(passage_id)
+
     def record_vote(self, vote: Vote, engine: Engine | None) -> None:
         """Log a vote on an answer made by ``engine`` (the last per user counts) and count it."""
-        generation = engine.index.manifest.get("generation") if engine is not None else None
-        self.question_log.record_vote(replace(vote, index=str(generation) if generation else None))
+        generation = _generation(engine) if engine is not None else None
+        self.question_log.record_vote(replace(vote, index=generation))
         self.metrics.votes.labels(vote.frontend, vote.vote).inc()
 
     async def reindex(self) -> BuildReport:

@@ -16,9 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.yamlfile import read_yaml
 from bot.errors import ConfigError
+from bot.service.limits import MAX_K, MAX_QUESTION_CHARS
 
 DEFAULT_CONFIG = Path("config.yaml")
-MAX_K = 50  # the most quotes any front end hands out at once
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -53,7 +53,7 @@ class DiscordSettings(_Section):
     quotes_per_answer: Annotated[int, Field(ge=1, le=10)] = 3
     admin_role: str | None = None  # a role name or id that may /reindex, besides Manage Server
     guild_id: Id | None = None  # sync slash commands to this guild at start-up
-    max_question_chars: Annotated[int, Field(ge=1, le=1000)] = 300
+    max_question_chars: Annotated[int, Field(ge=1, le=MAX_QUESTION_CHARS)] = 300
     button_timeout_seconds: Annotated[float, Field(gt=0)] = 600.0  # "More" / "Full passage" expire
 
     _role = field_validator("admin_role", mode="before")(_text_id)
@@ -204,14 +204,21 @@ def _first_error(exc: ValidationError, model: type[BaseModel]) -> str:
     return f"{key}: {message}"
 
 
+def settings_file(path: Path | None) -> Path | None:
+    """The settings file in use: ``path`` if given, else config.yaml if it exists, else None."""
+    if path is not None:
+        return path
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
 def load_settings(path: Path | None) -> Settings:
     """Settings from ``path`` (defaults when ``path`` is None and config.yaml does not exist).
 
     ``NEWSBOT_SOURCES`` and ``NEWSBOT_INDEX`` replace the file's ``sources`` and ``index``.
     """
     data: Any = {}
-    if path is not None or DEFAULT_CONFIG.exists():
-        path = path or DEFAULT_CONFIG
+    path = settings_file(path)
+    if path is not None:
         data = read_yaml(path, SettingsError) or {}
         if not isinstance(data, dict):
             raise SettingsError(f"{path}: expected a mapping of settings")

@@ -93,9 +93,9 @@ def test_metadata_is_only_what_the_pages_state() -> None:
         assert meta.url is None  # no page states its address
 
 
-@needs_seeds
 def test_byline_blocks_are_verbatim_runs_of_their_raw_pages() -> None:
     """Each byline block is the page's credit lines as they stand there, in order and unbroken."""
+    seeds = shared_path("seeds")
     sources, _ = load_sources(SOURCES)
     bylines = {
         s.meta.id: [s.text[b.start : b.end] for b in s.blocks if b.kind == "byline"]
@@ -109,7 +109,7 @@ def test_byline_blocks_are_verbatim_runs_of_their_raw_pages() -> None:
         "Authors\nKristina Voda\nOccupation: Senior Researcher"
     )
     for source in sources:
-        seed = _words((SEEDS / source.meta.extra["seed"]).read_text(encoding="utf-8"))
+        seed = _words((seeds / source.meta.extra["seed"]).read_text(encoding="utf-8"))
         for block in bylines[source.meta.id]:
             assert _words(block) in seed, (source.meta.id, block[:60])
         if (

@@ -12,7 +12,7 @@ from bot.core.index import load_index
 from bot.core.pipeline.engine import Tuning
 from bot.evaluation import corpora
 from bot.evaluation.scoring import EvalSetError
-from tests.helpers import ARCHIVE_ROWS, ROOT, SQUAD_ARTICLES, write_squad
+from tests.helpers import ARCHIVE_ROWS, SQUAD_ARTICLES, shared_path, write_squad
 
 
 def test_squad_becomes_one_document_per_article_with_blank_line_paragraphs(tmp_path: Path) -> None:
@@ -77,12 +77,9 @@ def test_sample_is_fixed_and_calibration_is_disjoint(tmp_path: Path) -> None:
     assert len(everything) == 60 and none == []
 
 
-SQUAD = ROOT.parent / "shared" / "data" / "squad2" / "dev-v2.0.json"
-
-
-@pytest.mark.skipif(not SQUAD.is_file(), reason=f"{SQUAD} is absent (../shared)")
 def test_real_squad_sample_is_500_plus_500_and_disjoint_from_calibration() -> None:
-    report, calibration = corpora.squad_split(corpora.read_squad(SQUAD))
+    squad = shared_path("data", "squad2", "dev-v2.0.json")
+    report, calibration = corpora.squad_split(corpora.read_squad(squad))
     assert len(report) == len(calibration) == 1000
     assert sum(q.answerable for q in report) == 500
     assert not {q.id for q in report} & {q.id for q in calibration}

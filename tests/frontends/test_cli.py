@@ -189,11 +189,13 @@ def test_rebuild_from_jsonl_and_html_reports_bad_documents(tmp_path: Path) -> No
     answer = json.loads(run_cli(*opts, "ask", "--json", "green tea Shizuoka").stdout)
     assert answer["results"][0]["source"] == {
         "id": "n1",
+        "path": "archive.jsonl:1",
         "title": "Tea",
         "outlet": "Leaf",
         "author": None,
         "date": None,
         "url": None,
+        "language": None,
     }
 
 

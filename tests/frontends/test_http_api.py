@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from bot.core.pipeline.engine import MAX_QUESTION_CHARS
 from bot.frontends.http_api.server import bound_address, start_http
+from bot.service.limits import MAX_QUESTION_CHARS
 from bot.service.service import Service
 from bot.service.settings import Settings
 from tests.helpers import ROOT, free_port, service_settings, serving, write_corpus
@@ -220,17 +220,19 @@ def test_healthz_is_ok_with_an_index_and_503_without(settings: Settings) -> None
     assert unloaded == (503, {"status": "unavailable", "reason": "the index is being replaced"})
 
 
-def test_healthz_follows_the_discord_probe(service: Service, settings: Settings) -> None:
+def test_healthz_follows_the_health_checks_it_is_given(
+    service: Service, settings: Settings
+) -> None:
     state = {"ok": False}
 
     def probe() -> tuple[bool, str]:
         if state.get("broken"):
-            raise RuntimeError("probe exploded")
+            raise RuntimeError("check exploded")
         return (True, "gateway connected") if state["ok"] else (False, "gateway disconnected")
 
     async def scenario() -> list[tuple[int, Any]]:
         results = []
-        async with serving(service, settings, probe) as url:
+        async with serving(service, settings, lambda: (True, "first ok"), probe) as url:
             for change in ({}, {"ok": True}, {"broken": True}):
                 state.update(change)
                 status, body, _ = await get(f"{url}/healthz")
@@ -240,13 +242,11 @@ def test_healthz_follows_the_discord_probe(service: Service, settings: Settings)
     assert run(scenario()) == [
         (503, "gateway disconnected"),
         (200, "gateway connected"),
-        (503, "health probe failed: RuntimeError"),
+        (503, "health check failed: RuntimeError"),
     ]
 
 
 def test_metrics_in_prometheus_text_format(service: Service, settings: Settings) -> None:
-    service.metrics.discord_latency.set(0.042)
-
     async def scenario() -> tuple[int, Any, Any]:
         async with serving(service, settings) as url:
             await get(f"{url}/api/ask", params={"q": ANSWERABLE})
@@ -267,7 +267,6 @@ def test_metrics_in_prometheus_text_format(service: Service, settings: Settings)
     assert f"newsbot_index_passages {service.engine.index.size}.0" in lines
     assert "newsbot_index_sources 2.0" in lines
     assert any(line.startswith("newsbot_index_built_timestamp_seconds 1") for line in lines)
-    assert "newsbot_discord_gateway_latency_seconds 0.042" in lines
     assert "# TYPE newsbot_question_latency_seconds histogram" in lines
     assert 'newsbot_http_requests_total{route="/api/ask",status="200"} 3.0' in lines
     assert "newsbot_question_log_dropped_total 0.0" in lines

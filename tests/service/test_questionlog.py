@@ -17,7 +17,7 @@ import pytest
 
 from bot.core.pipeline.engine import Engine, QuestionError
 from bot.service.questionlog import QuestionLog, salt_path
-from bot.service.service import Service
+from bot.service.service import Request, Service
 from tests.helpers import service_settings, write_corpus
 
 QUESTION = "How many Japanese lived on the islands before the Soviet occupation?"
@@ -80,10 +80,12 @@ def test_the_service_logs_answers_abstentions_and_rejections(tmp_path: Path) -> 
     service = Service.open(settings)
 
     async def scenario() -> None:
-        await service.ask(QUESTION, k=1, frontend="http", user_id="10.0.0.1")
-        await service.ask("What is the capital of Australia?", k=3, frontend="discord", user_id=7)
+        await service.ask(Request(QUESTION, frontend="http", k=1, user_id="10.0.0.1"))
+        await service.ask(
+            Request("What is the capital of Australia?", frontend="discord", k=3, user_id=7)
+        )
         with pytest.raises(QuestionError):
-            await service.ask("the of and", k=3, frontend="discord", user_id=7)
+            await service.ask(Request("the of and", frontend="discord", k=3, user_id=7))
         await asyncio.to_thread(service.question_log.flush)
 
     asyncio.run(asyncio.wait_for(scenario(), 30))

@@ -11,7 +11,7 @@ import pytest
 
 from bot.frontends.cli.main import main
 from bot.service.report import percentile
-from bot.service.service import Service
+from bot.service.service import Request, Service
 from tests.helpers import run_cli, service_settings
 
 
@@ -198,8 +198,10 @@ def test_a_log_written_by_the_service(tmp_path: Path, capsys: pytest.CaptureFixt
 
     async def scenario() -> None:
         for n in range(3):
-            await service.ask(question, k=1, frontend="http", user_id=n)
-        await service.ask("What is the capital of Australia?", k=3, frontend="discord", user_id=1)
+            await service.ask(Request(question, frontend="http", k=1, user_id=n))
+        await service.ask(
+            Request("What is the capital of Australia?", frontend="discord", k=3, user_id=1)
+        )
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
     service.close()

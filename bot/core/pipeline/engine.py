@@ -24,24 +24,17 @@ from bot.core.index import Index
 from bot.core.pipeline.answerability import AnswerabilitySettings, judge
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import concept_weights, gather, similarities
-from bot.core.pipeline.question import (
-    MAX_QUESTION_CHARS,
-    QuestionSettings,
-    parse_question,
-    understand,
-)
+from bot.core.pipeline.question import QuestionSettings, parse_question, understand
 from bot.core.pipeline.quote import quote
 from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
 from bot.core.sources import SourceMeta
 from bot.core.synonyms import Synonyms, load_synonyms
-from bot.errors import QuestionError, QuestionTooLong
+from bot.errors import QuestionError
 
 __all__ = [
-    "MAX_QUESTION_CHARS",
     "Engine",
     "QuestionError",
-    "QuestionTooLong",
     "Tuning",
     "describe_build",
     "open_index",

@@ -22,9 +22,7 @@ from bot.core.answer import Correction
 from bot.core.backend import Retrieval
 from bot.core.synonyms import Synonyms
 from bot.core.tokenizer import iter_tokens, tokenize
-from bot.errors import QuestionError, QuestionTooLong
-
-MAX_QUESTION_CHARS = 1000
+from bot.errors import QuestionError
 
 # Generic English words that ask rather than tell: how a question is put, not what it is about.
 # Not specific to any corpus. They steer the answer type and weigh little in the search.
@@ -110,11 +108,6 @@ def parse_question(question: str) -> tuple[str, list[str]]:
     question = " ".join(question.split())
     if not question:
         raise QuestionError("the question is empty; ask something about the articles")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionTooLong(
-            f"the question is too long ({len(question):,} characters; the limit is "
-            f"{MAX_QUESTION_CHARS:,}); ask it in fewer words"
-        )
     words = tokenize(question)
     if not words:
         raise QuestionError(

@@ -101,9 +101,15 @@ def _write_block(path: Path, block: str) -> None:
 def _compare(args: argparse.Namespace) -> int:
     """--calibrate (abstention thresholds) or --sweep (BM25 settings) on one question file."""
     from bot.core.pipeline.engine import Engine, Tuning
-    from bot.evaluation.scoring import calibrate, load_questions, sweep, sweep_grid
+    from bot.evaluation.scoring import (
+        DEFAULT_QUESTIONS,
+        calibrate,
+        load_questions,
+        sweep,
+        sweep_grid,
+    )
 
-    questions = load_questions(args.questions or Path("eval/questions.yaml"))
+    questions = load_questions(args.questions or DEFAULT_QUESTIONS)
     if args.calibrate:
         engine = Engine.open(args.sources, args.index, notify=_note)
         print(

@@ -1,8 +1,10 @@
 """Command line: ask (one question, batch or interactive), rebuild, sources, eval, and the servers.
 
-Every command is a thin adapter over the core's :class:`Engine`. Errors a person can fix end in
-one line on stderr and a non-zero exit status (2 for bad input, 1 for an unusable corpus/index),
-never a traceback.
+Every question goes through :class:`~bot.service.service.Service`, like those of the other front
+ends: checked against the same limits, counted, and logged when a settings file is in use
+(``config.yaml`` or ``--config``; without one a question leaves no file behind). Errors a person
+can fix end in one line on stderr and a non-zero exit status (2 for bad input, 1 for an unusable
+corpus/index or anything else that failed), never a traceback; :func:`main` maps them.
 """
 
 from __future__ import annotations
@@ -11,28 +13,28 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from bot import __version__
 from bot.core.build import build_index, describe_build
-from bot.core.pipeline.engine import Engine, QuestionError
 from bot.core.printable import json_text, printable
-from bot.errors import BadInput, NewsbotError
+from bot.errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    BadInput,
+    CorpusError,
+    NewsbotError,
+    exit_status,
+)
 from bot.frontends.cli.eval_command import add_eval_arguments
 from bot.frontends.cli.paths import ENV_INDEX, ENV_SOURCES, missing_sources, resolve
 from bot.frontends.cli.terminal import Screen
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class CommandError(Exception):
-    """A failure to report in one line; ``status`` is the exit status."""
-
-    def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.status = status
+from bot.service.limits import DEFAULT_K, DEFAULT_LIMITS
+from bot.service.service import Request, Service
+from bot.service.settings import QuestionLogSettings, load_settings, settings_file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,33 +44,36 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, printable(f"error: {message} (see {self.prog} --help)") + "\n")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 50:
-        raise argparse.ArgumentTypeError("must be between 1 and 50")
-    return value
-
-
 def _note(message: str) -> None:
     print(printable(message), file=sys.stderr, flush=True)
 
 
-def _engine(args: argparse.Namespace) -> Engine:
-    return Engine.open(args.sources, args.index, notify=_note)
+@contextlib.contextmanager
+def _service(args: argparse.Namespace, log: bool = True) -> Iterator[Service]:
+    """The service over ``--sources``/``--index``; questions are logged when a settings file is
+    in use (where its ``question_log`` says), so ``report`` shows them, never with ``log=False``."""
+    config = getattr(args, "config", None)
+    settings = load_settings(config)
+    if not log or settings_file(config) is None:
+        settings = settings.model_copy(update={"question_log": QuestionLogSettings(path=None)})
+    service = Service.open(settings, args.sources, args.index, notify=_note)
+    try:
+        yield service
+    finally:
+        service.close()
 
 
-def _print_answer(engine: Engine, question: str, args: argparse.Namespace, screen: Screen) -> bool:
+def _print_answer(
+    service: Service, question: str, args: argparse.Namespace, screen: Screen
+) -> bool:
     """Answer one question on stdout; False if the question was rejected.
 
     In batch mode (``args.batch``) a rejected question is reported on stdout in its place, so the
     output lines up with the input.
     """
     try:
-        answer = engine.ask(question, k=args.k)
-    except QuestionError as exc:
+        answer = service.answer(Request(question, frontend="cli", k=args.k))
+    except BadInput as exc:
         if args.json:
             screen.line(json_text({"question": question, "answered": False, "error": str(exc)}))
         elif args.batch:
@@ -88,22 +93,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
     screen = Screen()
     question = " ".join(args.question)
     args.batch = not (args.question or sys.stdin is None or sys.stdin.isatty())
+    DEFAULT_LIMITS.k(args.k)  # before opening the index: a bad -k fails at once
     if not args.batch:
         if not question.strip():
-            raise CommandError("error: the question is empty; ask something", EXIT_USAGE)
-        engine = _engine(args)
-        return EXIT_OK if _print_answer(engine, question, args, screen) else EXIT_USAGE
-    engine = _engine(args)
+            raise BadInput("the question is empty; ask something")
+        with _service(args) as service:
+            return EXIT_OK if _print_answer(service, question, args, screen) else EXIT_USAGE
     status = EXIT_OK
-    for number, line in enumerate(sys.stdin):
-        line = line.rstrip("\r\n")
-        if not args.json:
-            if number:
+    with _service(args) as service:
+        for number, line in enumerate(sys.stdin):
+            line = line.rstrip("\r\n")
+            if not args.json:
+                if number:
+                    screen.line()
+                screen.heading(line)
                 screen.line()
-            screen.heading(line)
-            screen.line()
-        if not _print_answer(engine, line, args, screen):
-            status = EXIT_USAGE
+            if not _print_answer(service, line, args, screen):
+                status = EXIT_USAGE
     return status
 
 
@@ -115,30 +121,30 @@ def cmd_interactive(args: argparse.Namespace) -> int:
     history_file = history / "history"
     with contextlib.suppress(OSError):
         readline.read_history_file(history_file)
-    engine = _engine(args)
-    count = len(engine.sources())
-    screen = Screen()
-    screen.text(f"Ask about the {count} articles in {args.sources} (Ctrl-D to quit).")
-    args.json, args.k, args.batch = False, 3, False
-    try:
-        while True:
-            try:
-                question = input("? ")
-            except KeyboardInterrupt:
-                print()
-                continue
-            if question.strip():
-                _print_answer(engine, question, args, screen)
-                print()
-    except EOFError:
-        print()
-    finally:
+    args.json, args.k, args.batch = False, DEFAULT_K, False
+    with _service(args) as service:
+        count = len(service.sources())
+        screen = Screen()
+        screen.text(f"Ask about the {count} articles in {args.sources} (Ctrl-D to quit).")
         try:
-            history.mkdir(parents=True, exist_ok=True)
-            readline.set_history_length(1000)
-            readline.write_history_file(history_file)
-        except OSError:
-            pass
+            while True:
+                try:
+                    question = input("? ")
+                except KeyboardInterrupt:
+                    print()
+                    continue
+                if question.strip():
+                    _print_answer(service, question, args, screen)
+                    print()
+        except EOFError:
+            print()
+        finally:
+            try:
+                history.mkdir(parents=True, exist_ok=True)
+                readline.set_history_length(1000)
+                readline.write_history_file(history_file)
+            except OSError:
+                pass
     return EXIT_OK
 
 
@@ -175,22 +181,25 @@ def cmd_sources(args: argparse.Namespace) -> int:
     """List the corpus with its metadata."""
     from bot.frontends.cli.terminal import format_sources
 
-    engine = _engine(args)
+    with _service(args, log=False) as service:
+        sources = service.sources()
     screen = Screen()
     if args.json:
-        screen.line(json_text([m.to_dict() for m in engine.sources()], indent=1))
+        screen.line(json_text([m.to_dict() for m in sources], indent=1))
     else:
-        screen.text(format_sources(engine.sources()))
+        screen.text(format_sources(sources))
     return EXIT_OK
 
 
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
-    """A command implemented in a module that is imported only when the command runs."""
+    """A command implemented in a module that is imported only when the command runs; it
+    returns when done (or an exit status) and raises a NewsbotError for what a person can fix."""
 
     def run(args: argparse.Namespace) -> int:
         import importlib
 
-        return int(getattr(importlib.import_module(module), name)(args))
+        status = getattr(importlib.import_module(module), name)(args)
+        return EXIT_OK if status is None else int(status)
 
     return run
 
@@ -218,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or one per stdin line)")
     ask.add_argument("question", nargs="*", help="the question (omit to read stdin)")
-    ask.add_argument("-k", type=_positive, default=3, help="how many quotes (default 3)")
+    ask.add_argument(
+        "-k", type=int, default=DEFAULT_K, help=f"how many quotes (default {DEFAULT_K})"
+    )
     ask.add_argument("--json", action="store_true", help="print JSON (one object per question)")
     ask.set_defaults(func=cmd_ask)
 
@@ -273,7 +284,7 @@ def _corpus(args: argparse.Namespace) -> None:
     corpus = resolve(args)
     args.sources, args.index = corpus.sources, corpus.index
     if args.command in (None, "ask", "rebuild", "sources") and (message := missing_sources(corpus)):
-        raise CommandError(message)
+        raise CorpusError(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,12 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _note("error: give a command (ask, rebuild, check, sources, eval, run, serve, report)")
             return EXIT_USAGE
         return int(args.func(args))
-    except CommandError as exc:
-        _note(str(exc))
-        return exc.status
     except NewsbotError as exc:
         _note(f"error: {exc}")
-        return EXIT_USAGE if isinstance(exc, BadInput) else EXIT_FAILURE
+        return exit_status(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -68,6 +68,6 @@ def missing_sources(corpus: Corpus) -> str | None:
     if corpus.sources_from == "the default":
         what = "the default: sources/ in the current folder"
     return (
-        f"error: sources not found: {where} ({what}); point newsbot at a folder of articles with "
+        f"sources not found: {where} ({what}); point newsbot at a folder of articles with "
         f"--sources DIR, {ENV_SOURCES}=DIR, or `sources:` in a file given with --config FILE"
     )

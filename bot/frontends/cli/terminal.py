@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from bot.core.answer import Answer, Quote, attribution
+from bot.core.answer import NOT_FOUND, Answer, Quote, attribution
 from bot.core.printable import printable
 from bot.core.sources import SourceMeta
 
@@ -46,9 +46,7 @@ def _footer(answer: Answer) -> str:
 
 
 def _not_found(answer: Answer) -> str:
-    return " ".join(
-        filter(None, (answer.message or "I couldn't find that in the sources.", answer.reason))
-    )
+    return " ".join(filter(None, (answer.message or NOT_FOUND, answer.reason)))
 
 
 def format_answer(answer: Answer) -> str:

@@ -70,6 +70,9 @@ class NewsBot(commands.Bot):
         self.gateway_connected = False
         self.synced: list[app_commands.AppCommand] = []
         self.views = ViewRegistry()  # live views by token; Routed components look them up here
+        self.latency_gauge = service.metrics.registry.gauge(
+            "newsbot_discord_gateway_latency_seconds", "Discord gateway heartbeat latency."
+        )
         self._report_latency.change_interval(seconds=latency_interval)
 
     @property
@@ -141,7 +144,7 @@ class NewsBot(commands.Bot):
     async def _report_latency(self) -> None:
         latency = self.latency
         if math.isfinite(latency):
-            self.service.metrics.discord_latency.set(latency)
+            self.latency_gauge.set(latency)
 
     @_report_latency.before_loop
     async def _before_latency(self) -> None:

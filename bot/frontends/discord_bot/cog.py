@@ -20,8 +20,10 @@ from discord.ext import commands
 from bot.core.answer import Answer
 from bot.core.build import describe_build
 from bot.core.lru import LruMap
-from bot.core.pipeline.engine import Engine, QuestionError
-from bot.service.service import ServiceUnavailable
+from bot.core.pipeline.engine import Engine
+from bot.errors import BadInput, NewsbotError, Unavailable
+from bot.service.limits import Limits
+from bot.service.service import Request
 
 from .answer_view import AnswerView
 from .formatting import (
@@ -31,7 +33,6 @@ from .formatting import (
     passage_embed,
     question_from_title,
     sources_pages,
-    too_long_message,
 )
 from .guards import (
     Cooldowns,
@@ -55,6 +56,15 @@ UNAVAILABLE = "The index is not available right now (it may be rebuilding); try 
 EMPTY_MENTION = "Ask me a question after the mention, e.g. “@me who is the Russian ambassador?”"
 
 
+def error_reply(exc: NewsbotError) -> str:
+    """The one mapping of the error hierarchy to what the bot replies."""
+    if isinstance(exc, BadInput):
+        return as_sentence(str(exc))
+    if isinstance(exc, Unavailable):
+        return UNAVAILABLE
+    return APOLOGY
+
+
 class QuestionsCog(commands.Cog, name="Questions"):
     """Answers questions from slash commands, mentions, DMs and replies to earlier answers."""
 
@@ -62,6 +72,9 @@ class QuestionsCog(commands.Cog, name="Questions"):
         self.bot = bot
         self.service = bot.service
         self.config = bot.settings.discord
+        self.limits = Limits(
+            max_question_chars=self.config.max_question_chars, max_k=self.config.quotes_per_answer
+        )
         self.cooldowns = Cooldowns(self.config.cooldown_seconds)
         self.questions: LruMap[int, str] = LruMap(REMEMBERED_ANSWERS)
         self.views = bot.views
@@ -187,19 +200,15 @@ class QuestionsCog(commands.Cog, name="Questions"):
             return
         context = await self._context_for(message)
         via = "dm" if message.guild is None else "mention"
-        where = (message.guild, message.channel.id, self._user(message.author.id))
-        began = time.perf_counter()
-        try:
-            engine, answer = await self._ask(question, context, 0, message.author.id)
-        except (QuestionError, ServiceUnavailable) as exc:
-            log_question(*where, question, context, None, began, via, str(exc))
-            text = as_sentence(str(exc)) if isinstance(exc, QuestionError) else UNAVAILABLE
-            await message.reply(text, mention_author=False)
+        where = (message.guild, message.channel.id, message.author.id)
+        outcome = await self._ask(question, context, 0, where, via)
+        if isinstance(outcome, str):
+            await message.reply(outcome, mention_author=False)
             return
+        engine, answer = outcome
         view = self._answer_view(answer, engine, context)
         sent = await message.reply(embed=answer_embed(answer), view=view, mention_author=False)
         self._remember(sent.id, answer.question, view, sent.channel.id)
-        log_question(*where, question, context, answer, began, via)
 
     async def _context_for(self, message: discord.Message) -> str | None:
         """The earlier question when ``message`` replies to one of the bot's answers."""
@@ -243,7 +252,9 @@ class QuestionsCog(commands.Cog, name="Questions"):
         """ "Full passage": the quoted passage with its neighbours, from the answer's own index."""
         quote = view.answer.quotes[number]
         if view.engine is not None:
-            paragraphs = await asyncio.to_thread(view.engine.surrounding, quote.passage_id)
+            paragraphs = await asyncio.to_thread(
+                self.service.surrounding, view.engine, quote.passage_id
+            )
         else:
             paragraphs = [(quote.passage_id, quote.text)]
         embed = passage_embed(quote, paragraphs)
@@ -257,17 +268,34 @@ class QuestionsCog(commands.Cog, name="Questions"):
 
     # ------------------------------------------------------------------ shared steps
     async def _ask(
-        self, question: str, context: str | None, offset: int, user_id: int
-    ) -> tuple[Engine, Answer]:
-        """Ask the service; also return the engine that answered (its passage ids)."""
-        return await self.service.ask_with_engine(
+        self,
+        question: str,
+        context: str | None,
+        offset: int,
+        where: tuple[discord.Guild | None, int | None, int],
+        via: str,
+    ) -> tuple[Engine, Answer] | str:
+        """Ask the service and log the question: the engine that answered (its passage ids) and
+        the answer, or the reply saying why there is none. ``where`` is (guild, channel, user)."""
+        guild, channel_id, user_id = where
+        request = Request(
             question,
-            k=self.config.quotes_per_answer,
             frontend="discord",
+            k=self.config.quotes_per_answer,
             user_id=user_id,
             context=context,
             offset=offset,
+            limits=self.limits,
         )
+        began = time.perf_counter()
+        logged = (guild, channel_id, self._user(user_id), question, context)
+        try:
+            engine, answer = await self.service.ask_with_engine(request)
+        except NewsbotError as exc:
+            log_question(*logged, None, began, via, str(exc))
+            return error_reply(exc)
+        log_question(*logged, answer, began, via)
+        return engine, answer
 
     async def _answer_interaction(
         self,
@@ -278,23 +306,19 @@ class QuestionsCog(commands.Cog, name="Questions"):
         via: str,
     ) -> None:
         """Answer an interaction; defer first if the answer takes more than DEFER_AFTER."""
-        began = time.perf_counter()
-        user_id = interaction.user.id
-        where = (interaction.guild, interaction.channel_id, self._user(user_id))
-        task = asyncio.ensure_future(self._ask(question, context, offset, user_id))
+        where = (interaction.guild, interaction.channel_id, interaction.user.id)
+        task = asyncio.ensure_future(self._ask(question, context, offset, where, via))
         done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER)
         if not done:
             await interaction.response.defer(thinking=True)
-        try:
-            engine, answer = await task
-        except (QuestionError, ServiceUnavailable) as exc:
-            log_question(*where, question, context, None, began, via, str(exc))
-            text = as_sentence(str(exc)) if isinstance(exc, QuestionError) else UNAVAILABLE
+        outcome = await task
+        if isinstance(outcome, str):
             if interaction.response.is_done():
-                await interaction.edit_original_response(content=text)
+                await interaction.edit_original_response(content=outcome)
             else:
-                await interaction.response.send_message(text, ephemeral=True)
+                await interaction.response.send_message(outcome, ephemeral=True)
             return
+        engine, answer = outcome
         view = self._answer_view(answer, engine, context)
         embed = answer_embed(answer)
         if interaction.response.is_done():
@@ -305,7 +329,6 @@ class QuestionsCog(commands.Cog, name="Questions"):
             response = await interaction.response.send_message(embed=embed, **extra)
             message_id = response.message_id
         self._remember(message_id, answer.question, view, interaction.channel_id)
-        log_question(*where, question, context, answer, began, via)
 
     def _answer_view(
         self, answer: Answer, engine: Engine | None, context: str | None
@@ -342,9 +365,10 @@ class QuestionsCog(commands.Cog, name="Questions"):
 
     def _question_problem(self, question: str) -> str | None:
         """Why a question cannot be taken before searching (too long), else None."""
-        length = len(" ".join(question.split()))
-        if length > self.config.max_question_chars:
-            return too_long_message(length, self.config.max_question_chars)
+        try:
+            self.limits.question(question)
+        except BadInput as exc:
+            return error_reply(exc)
         return None
 
     async def _channel_ok(self, interaction: discord.Interaction) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.core.answer import Answer, Quote, attribution
+from bot.core.answer import Answer, Quote, attribution, stated
 from bot.core.sources import SourceMeta
 
 from .markdown import ELLIPSIS, Marked, fit_text, unescape, width
@@ -162,11 +162,7 @@ def sources_pages(sources: Sequence[SourceMeta]) -> list[discord.Embed]:
     entries = []
     for number, meta in enumerate(sources, 1):
         title = fit_text(meta.title or meta.id, 200)
-        details = [
-            meta.outlet or "unknown outlet",
-            meta.author or "unknown author",
-            meta.date or "unknown date",
-        ]
+        details = [stated(meta, field) for field in ("outlet", "author", "date")]
         url = safe_url(meta.url)
         line = fit_text(" · ".join(details), 250) + (f"\n<{url}>" if url else "")
         entries.append(f"**{number}. {title}**\n{line}")

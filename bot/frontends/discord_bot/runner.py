@@ -20,7 +20,7 @@ import aiohttp
 import discord
 
 from bot.core.printable import PrintableLogs
-from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, CommandError
+from bot.errors import ConfigError, StartError
 from bot.service.service import Service
 from bot.service.settings import Settings, load_settings, secret
 
@@ -30,15 +30,15 @@ logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "DISCORD_TOKEN"
 MISSING_TOKEN = (
-    "error: DISCORD_TOKEN is not set; put the bot token from the Discord Developer Portal in the "
+    "DISCORD_TOKEN is not set; put the bot token from the Discord Developer Portal in the "
     "environment or in a .env file (DISCORD_TOKEN=...)."
 )
 BAD_TOKEN = (
-    "error: Discord rejected the token in DISCORD_TOKEN; copy the bot token again from the "
+    "Discord rejected the token in DISCORD_TOKEN; copy the bot token again from the "
     "Developer Portal (Bot → Reset Token)."
 )
 PRIVILEGED = (
-    "error: Discord refused a privileged intent; enable it for the bot in the Developer Portal "
+    "Discord refused a privileged intent; enable it for the bot in the Developer Portal "
     "(Bot → Privileged Gateway Intents) or remove it."
 )
 
@@ -51,7 +51,7 @@ def closed_message(exc: discord.ConnectionClosed) -> str:
         return BAD_TOKEN
     reason = f": {exc.reason}" if exc.reason else ""
     return (
-        f"error: Discord closed the gateway connection (code {exc.code}{reason}) and newsbot "
+        f"Discord closed the gateway connection (code {exc.code}{reason}) and newsbot "
         "cannot reconnect."
     )
 
@@ -67,9 +67,12 @@ def setup_logging(settings: Settings) -> logging.Handler:
 
 async def run_bot(
     settings: Settings, service: Service, token: str, *, sync_global: bool = False
-) -> int:
-    """Run the bot (and the HTTP API when enabled) until closed or signalled; the exit status."""
-    from bot.frontends.http_api.server import HttpStartError, start_http
+) -> None:
+    """Run the bot (and the HTTP API when enabled) until closed or signalled.
+
+    A failure a person can fix (a rejected token, no network, a port in use) is a StartError.
+    """
+    from bot.frontends.http_api.server import start_http
 
     bot = NewsBot(settings, service, sync_global=sync_global)
     loop = asyncio.get_running_loop()
@@ -96,22 +99,20 @@ async def run_bot(
                     f"Synced {len(synced)} commands globally ({names}); they may take up to "
                     "an hour to appear."
                 )
-                return EXIT_OK
+                return
             if settings.http.enabled:
-                http = await start_http(service, settings, bot.health)
+                http = await start_http(service, settings, [bot.health])
             await bot.start(token)
         if closing:
             await asyncio.gather(*closing)
     except discord.LoginFailure:
-        raise CommandError(BAD_TOKEN, EXIT_FAILURE) from None
+        raise StartError(BAD_TOKEN) from None
     except discord.PrivilegedIntentsRequired:
-        raise CommandError(PRIVILEGED, EXIT_FAILURE) from None
+        raise StartError(PRIVILEGED) from None
     except discord.ConnectionClosed as exc:  # e.g. 4004 after a token reset while running
-        raise CommandError(closed_message(exc), EXIT_FAILURE) from None
-    except HttpStartError as exc:
-        raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
+        raise StartError(closed_message(exc)) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise CommandError(f"error: cannot reach Discord ({exc}); check the network", 1) from None
+        raise StartError(f"cannot reach Discord ({exc}); check the network") from None
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
@@ -119,18 +120,17 @@ async def run_bot(
             await http.cleanup()
         await service.aclose()
     logger.info("stopped")
-    return EXIT_OK
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace) -> None:
     """``python -m bot run [--sync-global]``: the Discord bot, until SIGTERM/SIGINT."""
     settings = load_settings(args.config)
     token = secret(TOKEN_ENV)
     if not token:
-        raise CommandError(MISSING_TOKEN, EXIT_FAILURE)
+        raise ConfigError(MISSING_TOKEN)
     handler = setup_logging(settings)
     try:
         service = Service.open(settings, args.sources, args.index)
-        return asyncio.run(run_bot(settings, service, token, sync_global=args.sync_global))
+        asyncio.run(run_bot(settings, service, token, sync_global=args.sync_global))
     finally:
         logging.getLogger().removeHandler(handler)

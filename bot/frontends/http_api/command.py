@@ -13,10 +13,9 @@ import logging
 import signal
 
 from bot.core.printable import PrintableLogs
-from bot.errors import NewsbotError
-from bot.frontends.http_api.server import HttpStartError, start_http
+from bot.errors import BadInput, NewsbotError, exit_status
+from bot.frontends.http_api.server import start_http
 from bot.frontends.http_api.workers import (
-    WorkerStartError,
     default_workers,
     prepare_index,
     report_ready,
@@ -67,8 +66,6 @@ def _setup_logging(settings: Settings, worker: int | None) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     """``python -m bot serve [--workers N]``: the HTTP API alone, until SIGTERM/SIGINT."""
-    from bot.frontends.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
-
     ready_fd: int | None = getattr(args, "ready_fd", None)
     try:
         settings = load_settings(args.config)
@@ -77,34 +74,28 @@ def serve_command(args: argparse.Namespace) -> int:
         host = args.host or settings.http.host
         port = settings.http.port if args.port is None else args.port
         if not 0 <= port <= 65535:
-            raise CommandError(f"error: --port {port}: must be between 0 and 65535", EXIT_USAGE)
+            raise BadInput(f"--port {port}: must be between 0 and 65535")
         workers = default_workers() if args.workers is None else args.workers
         if workers < 1:
-            raise CommandError(f"error: --workers {workers}: must be 1 or more", EXIT_USAGE)
+            raise BadInput(f"--workers {workers}: must be 1 or more")
         if workers > 1:
             if port == 0:
-                raise CommandError("error: --port 0 needs --workers 1", EXIT_USAGE)
+                raise BadInput("--port 0 needs --workers 1")
             prepare_index(args.sources or settings.sources, args.index or settings.index)
             args.host, args.port = host, port
-            try:
-                return run_workers(args, workers)
-            except WorkerStartError as exc:
-                raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
+            return run_workers(args, workers)
         service = Service.open(settings, args.sources, args.index)
         try:
             asyncio.run(
                 serve(service, settings, host, port, reuse_port=args.reuse_port, ready_fd=ready_fd)
             )
-        except HttpStartError as exc:
-            raise CommandError(f"error: {exc}", EXIT_FAILURE) from None
         finally:
             service.close()
-    except (CommandError, NewsbotError, OSError) as exc:
+    except (NewsbotError, OSError) as exc:
         if ready_fd is None:
             raise
         # A worker: the parent prints the one line; say it there, not twice.
-        message = str(exc) if isinstance(exc, CommandError) else f"error: {exc}"
-        report_ready(ready_fd, message)
-        return getattr(exc, "status", EXIT_FAILURE)
+        report_ready(ready_fd, f"error: {exc}")
+        return exit_status(exc)
     logger.info("stopped")
-    return EXIT_OK
+    return 0

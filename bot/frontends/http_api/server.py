@@ -13,42 +13,39 @@ import hmac
 import json
 import logging
 import os
-import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from bot.core.pipeline.engine import QuestionError, QuestionTooLong
+from bot.errors import BadInput, NewsbotError, QuestionTooLong, StartError, Unavailable
 from bot.frontends.http_api.protocol import GuardedRunner, mark_busy
+from bot.service.limits import DEFAULT_K, Limits
 from bot.service.metrics import CONTENT_TYPE
-from bot.service.service import Service, ServiceUnavailable
+from bot.service.service import Request, Service
 from bot.service.settings import Settings, secret
 
 logger = logging.getLogger(__name__)
 
-HealthProbe = Callable[[], tuple[bool, str]]
+HealthCheck = Callable[[], tuple[bool, str]]  # (ok, reason), e.g. the Discord gateway's
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 TOKEN_ENV = "NEWSBOT_API_TOKEN"
-DEFAULT_K = 3
-MAX_OFFSET = 100
 MAX_URL_BYTES = 65_536  # long enough that an over-long q gets a JSON 413, not a parser error
 SHUTDOWN_TIMEOUT = 10.0  # seconds requests in flight get to finish on shutdown
 ACCESS_LOG_FORMAT = '"%r" %s %b %Tfs'  # no client address: the question log hashes it instead
 ENDPOINTS = ("/api/ask", "/api/sources", "/healthz", "/metrics")
 
 SERVICE = web.AppKey("service", Service)
-SETTINGS = web.AppKey("settings", Settings)
-PROBE = web.AppKey("health_probe", object)
+LIMITS = web.AppKey("limits", Limits)
+CHECKS = web.AppKey("health_checks", tuple)
 TOKEN = web.AppKey("api_token", object)
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
-_WHOLE = re.compile(r"[0-9]{1,9}")
 
 
-class HttpStartError(Exception):
+class HttpStartError(StartError):
     """The HTTP server could not start (e.g. the port is in use); the message is one line."""
 
 
@@ -61,42 +58,33 @@ def error_response(
     )
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    """A whole-number query parameter within [low, high], or a 400 saying what is allowed."""
-    raw = request.query.getall(name, [])
-    if not raw:
-        return default
-    if len(raw) > 1 or not _WHOLE.fullmatch(raw[0]) or not low <= int(raw[0]) <= high:
-        raise _BadRequest(400, f"{name} must be a whole number between {low} and {high}")
-    return int(raw[0])
-
-
 async def handle_ask(request: web.Request) -> web.Response:
     """``GET /api/ask?q=…&k=…&offset=…``: the answer as ``ask --json`` prints it."""
-    service, settings = request.app[SERVICE], request.app[SETTINGS]
+    limits = request.app[LIMITS]
     questions = request.query.getall("q", [])
     if not questions:
-        raise _BadRequest(400, "missing query parameter q (the question): /api/ask?q=...")
+        raise BadInput("missing query parameter q (the question): /api/ask?q=...")
     if len(questions) > 1:
-        raise _BadRequest(400, "give the question (q) only once")
-    question = questions[0]
-    max_k = settings.http.max_k
-    k = _int_param(request, "k", min(DEFAULT_K, max_k), 1, max_k)
-    offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
-    try:
-        answer = await service.ask(
-            question, k=k, frontend="http", user_id=request.remote, offset=offset
+        raise BadInput("give the question (q) only once")
+    answer = await request.app[SERVICE].ask(
+        Request(
+            questions[0],
+            frontend="http",
+            k=limits.k(_one(request, "k", min(DEFAULT_K, limits.max_k))),
+            user_id=request.remote,
+            offset=limits.offset(_one(request, "offset", 0)),
+            limits=limits,
         )
-    except QuestionError as exc:
-        raise _BadRequest(413 if isinstance(exc, QuestionTooLong) else 400, str(exc)) from None
+    )
     return web.json_response(answer.to_json(), dumps=_dumps)
+
+
+def _one(request: web.Request, name: str, default: int) -> int | str:
+    """A query parameter given at most once (its raw text, checked by the limits)."""
+    raw = request.query.getall(name, [])
+    if len(raw) > 1:
+        raise BadInput(f"give {name} only once")
+    return raw[0] if raw else default
 
 
 async def handle_sources(request: web.Request) -> web.Response:
@@ -106,22 +94,23 @@ async def handle_sources(request: web.Request) -> web.Response:
 
 
 async def handle_health(request: web.Request) -> web.Response:
-    """``GET /healthz``: 200 when the index is loaded and the probe (if any) is happy, else 503."""
+    """``GET /healthz``: 200 when the index is loaded and every health check passes, else 503."""
     service = request.app[SERVICE]
     ok, reason = service.health()
-    probe: HealthProbe | None = request.app[PROBE]  # type: ignore[assignment]
-    if ok and probe is not None:
+    for check in request.app[CHECKS]:
+        if not ok:
+            break
         try:
-            ok, reason = probe()
-        except Exception as exc:  # a broken probe is an unhealthy service, not a 500
-            logger.exception("health probe failed")
-            ok, reason = False, f"health probe failed: {type(exc).__name__}"
-    engine = service.current_engine
+            ok, reason = check()
+        except Exception as exc:  # a broken check is an unhealthy service, not a 500
+            logger.exception("health check failed")
+            ok, reason = False, f"health check failed: {type(exc).__name__}"
+    info = service.index_info()
     body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "reason": reason}
-    if engine is not None:
-        body["passages"] = engine.index.size
-        body["sources"] = len(engine.index.sources)
-        body["index_built_at"] = engine.index.manifest.get("built_at")
+    if info is not None:
+        body["passages"] = info.passages
+        body["sources"] = info.sources
+        body["index_built_at"] = info.built_at
     # X-Worker-Pid: which process answered, under ``serve --workers``.
     headers = {"Cache-Control": "no-store", "X-Worker-Pid": str(os.getpid())}
     return web.json_response(body, status=200 if ok else 503, headers=headers)
@@ -161,10 +150,8 @@ def _middlewares(service: Service) -> list[Any]:
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except _BadRequest as exc:
-            return error_response(exc.status, exc.message)
-        except ServiceUnavailable as exc:
-            return error_response(503, str(exc), {"Retry-After": "5"})
+        except NewsbotError as exc:
+            return _newsbot_error(exc)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -199,6 +186,18 @@ def _middlewares(service: Service) -> list[Any]:
     return [mark_busy, count, errors, auth]
 
 
+def _newsbot_error(exc: NewsbotError) -> web.Response:
+    """The one mapping of the error hierarchy to HTTP statuses."""
+    if isinstance(exc, QuestionTooLong):
+        return error_response(413, str(exc))
+    if isinstance(exc, BadInput):
+        return error_response(400, str(exc))
+    if isinstance(exc, Unavailable):
+        return error_response(503, str(exc), {"Retry-After": "5"})
+    logger.error("request failed: %s", exc)
+    return error_response(500, str(exc))
+
+
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     """An aiohttp HTTPException (404, 405, …) as a JSON error, keeping Allow/WWW-Authenticate."""
     headers = {h: exc.headers[h] for h in ("Allow", "WWW-Authenticate") if h in exc.headers}
@@ -213,13 +212,13 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
 
 
 def create_app(
-    service: Service, settings: Settings, health_probe: HealthProbe | None = None
+    service: Service, settings: Settings, health_checks: Sequence[HealthCheck] = ()
 ) -> web.Application:
     """The aiohttp application; /api/* needs a bearer token when NEWSBOT_API_TOKEN is set."""
     app = web.Application(middlewares=_middlewares(service))
     app[SERVICE] = service
-    app[SETTINGS] = settings
-    app[PROBE] = health_probe
+    app[LIMITS] = Limits(max_k=settings.http.max_k)
+    app[CHECKS] = tuple(health_checks)
     app[TOKEN] = secret(TOKEN_ENV)
     app.router.add_get("/api/ask", handle_ask)
     app.router.add_get("/api/sources", handle_sources)
@@ -246,7 +245,7 @@ def make_runner(app: web.Application, settings: Settings, access_log: bool = Tru
 async def start_http(
     service: Service,
     settings: Settings,
-    discord_status: HealthProbe | None = None,
+    health_checks: Sequence[HealthCheck] = (),
     *,
     host: str | None = None,
     port: int | None = None,
@@ -255,14 +254,15 @@ async def start_http(
 ) -> web.AppRunner:
     """Serve the API in the running event loop; stop it with ``await runner.cleanup()``.
 
-    ``discord_status`` is the health probe of the Discord front end. ``host``/``port`` default to
+    ``health_checks`` are other parts' checks that /healthz adds (a front end running beside the
+    API passes its own). ``host``/``port`` default to
     ``http.host``/``http.port``; port 0 picks a free port (see :func:`bound_address`).
     ``reuse_port`` lets several processes listen on the same port (``serve --workers``).
     Raises HttpStartError when the address cannot be bound.
     """
     host = host or settings.http.host
     port = settings.http.port if port is None else port
-    runner = make_runner(create_app(service, settings, discord_status), settings, access_log)
+    runner = make_runner(create_app(service, settings, health_checks), settings, access_log)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()

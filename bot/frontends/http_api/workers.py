@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.errors import NewsbotError
+from bot.errors import StartError
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ START_TIMEOUT = 120.0  # seconds a worker may take to load the index and listen
 STOP_TIMEOUT = 20.0  # seconds workers get to finish requests in flight after SIGTERM
 
 
-class WorkerStartError(NewsbotError):
+class WorkerStartError(StartError):
     """A worker could not start; the message is its one-line error."""
 
 

@@ -1,0 +1,117 @@
+"""The one way in: every front end's questions are checked, answered, counted and logged alike."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.errors import BadInput, QuestionTooLong
+from bot.service.limits import Limits
+from bot.service.service import Request, Service, ServiceUnavailable
+from bot.service.settings import Settings
+from tests.helpers import run_cli, service_settings, write_corpus
+
+QUESTION = "How many Japanese lived on the islands before the Soviet occupation?"
+
+
+@pytest.fixture
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEWSBOT_LOG_SALT", "test-salt")
+    return Service.open(service_settings(tmp_path))
+
+
+def _logged(service: Service) -> list[dict[str, object]]:
+    service.close()
+    path = service.settings.question_log.path
+    assert path is not None
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_the_sync_call_answers_counts_and_logs(service: Service) -> None:
+    answer = service.answer(Request(QUESTION, frontend="cli", k=2))
+    assert answer.answered and "17,000" in answer.quotes[0].text
+    assert service.metrics.questions.value("cli", "answered") == 1
+    [entry] = _logged(service)
+    assert (entry["frontend"], entry["question"], entry["k"]) == ("cli", QUESTION, 2)
+
+
+def test_the_async_call_is_the_same_answer(service: Service) -> None:
+    request = Request(QUESTION, frontend="http", k=2)
+    assert asyncio.run(service.ask(request)) == service.answer(request)
+    assert service.metrics.cache.value("hit") == 1  # the second ask came from the cache
+    assert service.metrics.in_flight.value() == 0
+
+
+@pytest.mark.parametrize(
+    ("request_", "error", "message"),
+    [
+        (Request(QUESTION, frontend="cli", k=0), BadInput, "k must be a whole number"),
+        (Request(QUESTION, frontend="cli", offset=101), BadInput, "offset must be"),
+        (Request("x" * 1001, frontend="http"), QuestionTooLong, "the limit is 1,000"),
+        (
+            Request("x" * 301, frontend="discord", limits=Limits(max_question_chars=300)),
+            QuestionTooLong,
+            "the limit is 300",
+        ),
+        (Request("the of and", frontend="cli"), BadInput, "no searchable words"),
+    ],
+)
+def test_bad_requests_are_refused_counted_and_logged_as_rejected(
+    service: Service, request_: Request, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        service.answer(request_)
+    assert service.metrics.questions.value(request_.frontend, "rejected") == 1
+    [entry] = _logged(service)
+    assert entry["error"] is not None and message in str(entry["error"])
+
+
+def test_whitespace_variants_share_one_cache_entry(service: Service) -> None:
+    service.answer(Request(QUESTION, frontend="cli"))
+    service.answer(Request("  " + QUESTION.replace(" ", "\n  "), frontend="cli"))
+    assert service.metrics.cache.value("hit") == 1
+
+
+def test_no_index_is_unavailable_and_health_says_so(tmp_path: Path) -> None:
+    service = Service(Settings(), engine=None)
+    assert service.health() == (False, "the index is not loaded yet")
+    assert service.index_info() is None
+    with pytest.raises(ServiceUnavailable):
+        service.answer(Request(QUESTION, frontend="cli"))
+
+
+def test_index_info_describes_the_loaded_index(service: Service) -> None:
+    info = service.index_info()
+    assert info is not None
+    assert info.sources == 2 and info.passages > 0
+    assert info.built_timestamp is not None and info.built_timestamp > 1.6e9
+    assert service.health() == (True, f"index loaded: {info.passages} passages")
+
+
+def test_surrounding_uses_the_engine_that_answered(service: Service) -> None:
+    engine, answer = service.answer_with_engine(Request(QUESTION, frontend="discord"))
+    around = service.surrounding(engine, answer.quotes[0].passage_id)
+    assert answer.quotes[0].text in [text for _, text in around]
+
+
+def test_cli_questions_are_logged_where_the_settings_file_says(tmp_path: Path) -> None:
+    """With a settings file, ``report`` shows the CLI's questions next to the others."""
+    write_corpus(tmp_path / "sources")
+    (tmp_path / "config.yaml").write_text("question_log:\n  path: qlog.jsonl\n", encoding="utf-8")
+    assert run_cli("ask", QUESTION, cwd=tmp_path).returncode == 0
+    assert run_cli("ask", "the of and", cwd=tmp_path).returncode == 2
+    result = run_cli("report", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["frontends"]["cli"]["questions"] == 2
+    assert report["frontends"]["cli"]["rejected"] == 1
+
+
+def test_without_a_settings_file_the_cli_leaves_no_log(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "sources")
+    assert run_cli("ask", QUESTION, cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "sources"]
