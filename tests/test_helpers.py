@@ -32,7 +32,16 @@ def test_the_suite_needs_no_shared_folder(tmp_path: Path) -> None:
     """Every test that reads ../shared skips (none fails) when it is not there."""
     env = {**os.environ, SHARED_ENV: str(tmp_path / "absent")}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/core"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/core",
+            "tests/evaluation",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -24,6 +24,10 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
     return Service.open(service_settings(tmp_path))
 
 
+def _count(service: Service, name: str, **labels: str) -> float | None:
+    return service.metrics.registry.value(name, **labels)
+
+
 def _logged(service: Service) -> list[dict[str, object]]:
     service.close()
     path = service.settings.question_log.path
@@ -34,7 +38,7 @@ def _logged(service: Service) -> list[dict[str, object]]:
 def test_the_sync_call_answers_counts_and_logs(service: Service) -> None:
     answer = service.answer(Request(QUESTION, frontend="cli", k=2))
     assert answer.answered and "17,000" in answer.quotes[0].text
-    assert service.metrics.questions.value("cli", "answered") == 1
+    assert _count(service, "newsbot_questions_total", frontend="cli", outcome="answered") == 1
     [entry] = _logged(service)
     assert (entry["frontend"], entry["question"], entry["k"]) == ("cli", QUESTION, 2)
 
@@ -42,8 +46,10 @@ def test_the_sync_call_answers_counts_and_logs(service: Service) -> None:
 def test_the_async_call_is_the_same_answer(service: Service) -> None:
     request = Request(QUESTION, frontend="http", k=2)
     assert asyncio.run(service.ask(request)) == service.answer(request)
-    assert service.metrics.cache.value("hit") == 1  # the second ask came from the cache
-    assert service.metrics.in_flight.value() == 0
+    assert (
+        _count(service, "newsbot_answer_cache_total", result="hit") == 1
+    )  # the second ask came from the cache
+    assert _count(service, "newsbot_questions_in_flight") == 0
 
 
 @pytest.mark.parametrize(
@@ -65,7 +71,10 @@ def test_bad_requests_are_refused_counted_and_logged_as_rejected(
 ) -> None:
     with pytest.raises(error, match=message):
         service.answer(request_)
-    assert service.metrics.questions.value(request_.frontend, "rejected") == 1
+    assert (
+        _count(service, "newsbot_questions_total", frontend=request_.frontend, outcome="rejected")
+        == 1
+    )
     [entry] = _logged(service)
     assert entry["error"] is not None and message in str(entry["error"])
 
@@ -73,7 +82,7 @@ def test_bad_requests_are_refused_counted_and_logged_as_rejected(
 def test_whitespace_variants_share_one_cache_entry(service: Service) -> None:
     service.answer(Request(QUESTION, frontend="cli"))
     service.answer(Request("  " + QUESTION.replace(" ", "\n  "), frontend="cli"))
-    assert service.metrics.cache.value("hit") == 1
+    assert _count(service, "newsbot_answer_cache_total", result="hit") == 1
 
 
 def test_no_index_is_unavailable_and_health_says_so(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.frontends.cli.main import main
-from bot.service.service import Service
+from bot.service.service import Request, Service
 from bot.service.votes import Vote, summarise_votes
 from tests.helpers import ROOT, service_settings
 
@@ -29,7 +29,8 @@ def lifetime(settings: Any, votes: list[tuple[int, str, str, int | None]]) -> Se
 
     async def go() -> Service:
         service = await asyncio.to_thread(Service.open, settings)
-        engine, answer = await service.ask_with_engine(QUESTION, k=2, frontend="discord", user_id=1)
+        request = Request(QUESTION, frontend="discord", k=2, user_id=1)
+        engine, answer = await service.ask_with_engine(request)
         for user, answer_id, vote, quote in votes:
             service.record_vote(Vote("discord", user, answer_id, answer, vote, quote), engine)
         await service.aclose()
