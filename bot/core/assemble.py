@@ -138,8 +138,10 @@ class Assembler:
             n, size = len(lengths), len(gids)
             owners = np.repeat(np.arange(n, dtype=np.int64), entries)
             term = new_of_old[gids]
-            order = np.lexsort((term, owners))  # within a passage, terms ascending
-            term, counts = term[order], counts[order]
+            ascending = (term[1:] > term[:-1]) | (owners[1:] != owners[:-1])
+            if not np.all(ascending):  # within a passage, terms ascending (reused rows already are)
+                order = np.lexsort((term, owners))
+                term, counts = term[order], counts[order]
             fwd_terms[first_entry : first_entry + size] = term
             fwd_counts[first_entry : first_entry + size] = counts
             fwd_indptr[first_doc + 1 : first_doc + n + 1] = first_entry + np.cumsum(entries)

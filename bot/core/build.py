@@ -11,6 +11,7 @@ rebuilds single-flight: a second one waits, then finds the index fresh.
 
 from __future__ import annotations
 
+import array
 import datetime as dt
 import errno
 import json
@@ -170,8 +171,8 @@ class _Writer:
         self.assembler = Assembler()
         self.executor = executor
         self.pending: list[str] = []
-        self.table: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("source", "start", "end", "kind", "text_len", "meta_len")
+        self.table: dict[str, array.array[int]] = {  # compact columns, not small arrays
+            k: array.array("q") for k in ("source", "start", "end", "kind", "text_len", "meta_len")
         }
         self.sources = 0
 
@@ -191,7 +192,7 @@ class _Writer:
         for key, values in zip(
             ("source", "start", "end", "kind", "text_len"), columns, strict=True
         ):
-            self.table[key].append(np.asarray(values, dtype=np.int64))
+            self.table[key].extend(values)
         meta = {k: v for k, v in source.meta.to_dict().items() if v is not None}
         self._meta(json.dumps(meta, ensure_ascii=False).encode() + b"\n")
         self.pending.extend(texts)
@@ -200,7 +201,7 @@ class _Writer:
 
     def _meta(self, line: bytes) -> None:
         self.metas.write(line)
-        self.table["meta_len"].append(np.array([len(line)], dtype=np.int64))
+        self.table["meta_len"].append(len(line))
         self.sources += 1
 
     def reuse(self, old: Index, first: int, count: int, old_terms: list[str]) -> None:
@@ -210,14 +211,25 @@ class _Writer:
         text_lo, text_hi = int(old.text_offsets[lo]), int(old.text_offsets[hi])
         self.texts.write(old.texts[text_lo:text_hi])
         shift = self.sources - first
-        self.table["source"].append(old.passage_source[lo:hi].astype(np.int64) + shift)
-        self.table["start"].append(old.passage_start[lo:hi].astype(np.int64))
-        self.table["end"].append(old.passage_end[lo:hi].astype(np.int64))
-        self.table["kind"].append(old.passage_kind[lo:hi].astype(np.int64))
-        self.table["text_len"].append(np.diff(old.text_offsets[lo : hi + 1]))
-        offsets = old.sources._offsets
-        for i in range(first, first + count):
-            self._meta(old.sources._blob[int(offsets[i]) : int(offsets[i + 1])])
+        self.table["source"].frombytes(
+            (old.passage_source[lo:hi].astype(np.int64) + shift).astype(np.int64).tobytes()
+        )
+        self.table["start"].frombytes(
+            (old.passage_start[lo:hi].astype(np.int64)).astype(np.int64).tobytes()
+        )
+        self.table["end"].frombytes(
+            (old.passage_end[lo:hi].astype(np.int64)).astype(np.int64).tobytes()
+        )
+        self.table["kind"].frombytes(
+            (old.passage_kind[lo:hi].astype(np.int64)).astype(np.int64).tobytes()
+        )
+        self.table["text_len"].frombytes(
+            (np.diff(old.text_offsets[lo : hi + 1])).astype(np.int64).tobytes()
+        )
+        offsets = old.sources._offsets[first : first + count + 1]
+        self.metas.write(old.sources._blob[int(offsets[0]) : int(offsets[-1])])
+        self.table["meta_len"].frombytes(np.diff(offsets).astype(np.int64).tobytes())
+        self.sources += count
         fwd = old.forward_counts
         e_lo, e_hi = int(fwd.indptr[lo]), int(fwd.indptr[hi])
         self.assembler.add(
@@ -246,7 +258,10 @@ class _Writer:
         self.flush()
         self.texts.close()
         self.metas.close()
-        cat = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in self.table.items()}
+        cat = {
+            k: np.frombuffer(v, dtype=np.int64) if v else np.zeros(0, np.int64)
+            for k, v in self.table.items()
+        }
         return {
             "passage_source": cat["source"].astype(np.int32),
             "passage_start": cat["start"],
@@ -282,7 +297,7 @@ def _build(
         _, removed, changed = changed_files(sources_dir, old_files)
         reusable = set(old_files) - set(removed) - set(changed)
     old_terms = list(previous.vocabulary) if previous is not None and reusable else []
-    big = sum(p.stat().st_size for p in paths) > PARALLEL_BYTES and (os.cpu_count() or 1) > 1
+    big = sum(p.stat().st_size for p in paths) > PARALLEL_BYTES and _can_fork()
     generation = (
         f"build-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
     )
@@ -300,7 +315,7 @@ def _build(
                 previous,
                 old_terms,
                 on_problem,
-                tqdm(desc="indexing", unit=" files", disable=not progress, leave=False),
+                tqdm(desc="indexing", unit=" files", leave=False) if progress else None,
             )
             arrays = writer.close()
             matrices = writer.assembler.finish(params)
@@ -361,7 +376,8 @@ def _add_files(
     seen: set[str] = set()
     reread = 0
     for path in paths:
-        bar.update()
+        if bar is not None:
+            bar.update()
         rel = path.relative_to(base).as_posix()
         known = old_files.get(rel)
         first = writer.sources
@@ -407,16 +423,28 @@ def _add_files(
             "ids": ids,
             "skipped": skipped,
         }
-    bar.close()
+    if bar is not None:
+        bar.close()
     return files, problems, reread
+
+
+def _can_fork() -> bool:
+    """Worker processes are forked, which is only safe while this process runs one thread.
+
+    (Spawned workers would re-run an unguarded ``__main__``; a server rebuilding in a thread
+    tokenizes in-process instead.)
+    """
+    import threading
+
+    return (os.cpu_count() or 1) > 1 and threading.active_count() == 1 and hasattr(os, "fork")
 
 
 @contextmanager
 def _pool() -> Iterator[Executor]:
-    """Worker processes for tokenization (spawned: safe beside threads, no inherited state)."""
+    """Forked worker processes for tokenization, one per core."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
         yield pool

@@ -124,5 +124,6 @@ def test_worker_processes_build_the_same_index(
     monkeypatch.setattr(build_module, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(build_module, "CHUNK_PASSAGES", 3)
     monkeypatch.setattr(build_module.os, "cpu_count", lambda: 2)
+    assert build_module._can_fork()  # the worker path is the one taken
     build_index(sources, tmp_path / "parallel", BM25Params())
     _same(load_index(tmp_path / "serial"), load_index(tmp_path / "parallel"))
