@@ -149,11 +149,14 @@ class Service:
         return engine
 
     def health(self) -> tuple[bool, str]:
-        """(ok, reason): ok when an index is loaded."""
-        info = self.index_info()
-        if info is None:
+        """(ok, reason): ok when an index is loaded and its arrays still pass the cheap checks."""
+        engine = self._engine
+        if engine is None:
             return False, self._unavailable
-        return True, f"index loaded: {info.passages} passages"
+        problem = engine.index.health()
+        if problem is not None:
+            return False, f"the index fails verification: {problem}"
+        return True, f"index loaded: {engine.index.size} passages"
 
     def index_info(self) -> IndexInfo | None:
         """Size and build of the loaded index, or None before one is loaded."""

@@ -489,3 +489,26 @@ def test_serve_startup_errors_are_one_line(tmp_path: Path) -> None:
         last = stderr.strip().splitlines()[-1]
         assert last.startswith(expected[name]), (name, stderr)
     assert "nowhere" in results["missing sources"][1]
+
+
+def test_healthz_turns_503_when_the_loaded_index_fails_verification(
+    service: Service, settings: Settings
+) -> None:
+    import numpy as np
+
+    path = service.engine.index.generation / "text_offsets.npy"
+    offsets = np.load(path, mmap_mode="r")
+    header = path.stat().st_size - offsets.nbytes
+    with path.open("r+b") as handle:  # same file, same size: the memory map sees the damage
+        handle.seek(header)
+        handle.write(np.full(len(offsets), -7, dtype=offsets.dtype).tobytes())
+
+    async def scenario() -> tuple[int, Any, Any]:
+        async with serving(service, settings) as url:
+            return await get(f"{url}/healthz")
+
+    status, body, _ = run(scenario())
+    assert status == 503
+    assert body["status"] == "unavailable"
+    assert body["reason"].startswith("the index fails verification: ")
+    assert "text_offsets" in body["reason"]
