@@ -1,11 +1,15 @@
-"""Load test of the HTTP API: GET /api/ask N times, C at a time, against ``python -m bot serve``.
+"""Load test of the HTTP API: GET /api/ask, C at a time, against ``python -m bot serve``.
 
-Starts the server as a subprocess on 127.0.0.1 (a free port, a private index and question log in a
-temp folder, the repository's ``sources/``), waits for /healthz, fires the requests with aiohttp
-over the questions of ``eval/questions.yaml`` and prints throughput, latency percentiles and the
-error count per scenario: ``cold`` (answer cache empty), ``warm`` (same questions again) and
-``unique`` (every question unique, so every request runs the engine). Exit status 1 when a request
-failed or the server did not exit cleanly.
+For each worker count (1, then one per core) it starts ``serve --workers W`` as a subprocess on
+127.0.0.1 (a free port, a private index and question log in a temp folder, the repository's
+``sources/``), waits for /healthz, and fires the requests over keep-alive connections with a
+lean asyncio client (so the client takes little of the CPU the server needs) over the questions
+of ``eval/questions.yaml``. Scenarios: ``cold`` (answer cache empty), ``warm`` (same questions
+again) and ``unique`` (every question unique, so every request runs the engine). It also
+measures the *in-process ceiling*: the same unique questions answered and serialised to JSON in a
+loop in this process, with no HTTP at all. Prints throughput, latency percentiles and errors,
+and the ratios against the targets (1 worker ≥ 90% of the ceiling; N workers ≥ 1.6× one).
+Exit status 1 when a request failed or a server did not exit cleanly.
 
     PYTHONPATH=. python benchmarks/bench_http.py [--requests 2000] [--concurrency 50]
 """
@@ -15,33 +19,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
-import aiohttp
-
-from benchmarks.common import percentile
+from benchmarks.common import machine_description, percentile
 from bot.evaluation.scoring import load_questions
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 50.0
+SCENARIOS = {
+    "cold": "the eval questions, answer cache empty at the start",
+    "warm": "the same questions again, answer cache warm",
+    "unique": "every question made unique: no cache hits, all engine",
+}
+_UNIQUE = itertools.count()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
 
 
-def start_server(folder: Path, sources: Path, port: int, log_level: str) -> subprocess.Popen[bytes]:
-    """``python -m bot serve`` with a private index and question log under ``folder``."""
+def start_server(
+    folder: Path, sources: Path, port: int, workers: int, log_level: str
+) -> subprocess.Popen[bytes]:
+    """``python -m bot serve --workers W`` with a private index and question log."""
     config = folder / "config.yaml"
     config.write_text(
         f"log_level: {log_level}\nquestion_log:\n  path: {folder / 'questions.jsonl'}\n",
@@ -50,121 +60,176 @@ def start_server(folder: Path, sources: Path, port: int, log_level: str) -> subp
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("NEWSBOT_API_TOKEN", None)
     command = [sys.executable, "-m", "bot", "serve", "--config", str(config)]
-    command += ["--sources", str(sources), "--index", str(folder / "index"), "--port", str(port)]
-    with (folder / "server.log").open("wb") as log:
+    command += ["--sources", str(sources), "--index", str(folder / "index")]
+    command += ["--port", str(port), "--workers", str(workers)]
+    with (folder / f"server-{workers}.log").open("wb") as log:
         return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=log)
 
 
-async def wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+async def get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str
+) -> tuple[int, bytes]:
+    """One keep-alive GET on an open connection: (status, body)."""
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(
+        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
+    )
+    return int(lines[0].split()[1]), await reader.readexactly(length)
+
+
+async def wait_healthy(port: int, proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
     """Poll /healthz until it answers 200 (bounded in time)."""
     deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with status {proc.returncode}")
-            try:
-                async with session.get(f"{url}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit(f"{url}/healthz did not answer within {seconds:.0f} s")
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with status {proc.returncode}")
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            status, _ = await get(reader, writer, "/healthz")
+            writer.close()
+            if status == 200:
+                return
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"port {port}: /healthz did not answer within {seconds:.0f} s")
 
 
-_UNIQUE = itertools.count()
+def _questions(base: list[str], distinct: bool) -> itertools.cycle[str] | object:
+    return (f"{q} #{next(_UNIQUE)}" if distinct else q for q in itertools.cycle(base))
 
 
 async def fire(
-    url: str, questions: list[str], total: int, concurrency: int, distinct: bool = False
+    port: int, questions: list[str], total: int, concurrency: int, distinct: bool = False
 ) -> tuple[list[float], int, float]:
-    """Send ``total`` GET /api/ask, ``concurrency`` at a time: (latencies ms, errors, seconds).
-
-    With ``distinct`` every question gets a unique suffix, so none is answered from the cache.
-    """
-    cycle = (f"{q} #{next(_UNIQUE)}" if distinct else q for q in itertools.cycle(questions))
+    """``total`` GET /api/ask over ``concurrency`` connections: (latencies ms, errors, seconds)."""
+    cycle = iter(_questions(questions, distinct))  # type: ignore[call-overload]
     counter = itertools.count()
     latencies: list[float] = []
     errors = 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def worker() -> None:
-            nonlocal errors
+    async def connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
             while next(counter) < total:
-                params = {"q": next(cycle), "k": "3"}
+                target = "/api/ask?" + urllib.parse.urlencode({"q": next(cycle), "k": "3"})
                 began = time.perf_counter()
                 try:
-                    async with session.get(f"{url}/api/ask", params=params) as resp:
-                        await resp.read()
-                        ok = resp.status == 200
-                except aiohttp.ClientError:
-                    ok = False
+                    status, _ = await get(reader, writer, target)
+                except (OSError, asyncio.IncompleteReadError):
+                    errors += 1
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
                 latencies.append((time.perf_counter() - began) * 1000)
-                errors += not ok
+                errors += status != 200
+        finally:
+            writer.close()
 
+    began = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return latencies, errors, time.perf_counter() - began
+
+
+def in_process_ceiling(sources: Path, index: Path, questions: list[str], rounds: int = 3) -> float:
+    """Unique questions answered and serialised in a loop here, no HTTP: requests per second.
+
+    Warmed up as long as a server run (the engine's caches fill as questions arrive), then the
+    best of ``rounds`` rounds of 1,000 (the machine is shared and noisy).
+    """
+    from bot.core.pipeline.engine import Engine
+
+    engine = Engine.open(sources, index)
+    unique = iter(_questions(questions, True))  # type: ignore[call-overload]
+
+    def answer(count: int) -> float:
         began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, errors, time.perf_counter() - began
+        for question in itertools.islice(unique, count):
+            json.dumps(engine.ask(question, 3).to_json(), ensure_ascii=False).encode()
+        return count / (time.perf_counter() - began)
+
+    answer(2000)
+    return max(answer(1000) for _ in range(rounds))
 
 
-SCENARIOS = {
-    "cold": "the eval questions, answer cache empty at the start",
-    "warm": "the same questions again, answer cache warm",
-    "unique": "every question made unique: no cache hits, all engine",
-}
-
-
-def _row(name: str, latencies: list[float], errors: int, seconds: float) -> str:
+def _row(name: str, latencies: list[float], errors: int, seconds: float) -> tuple[str, float]:
     p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
+    rate = len(latencies) / seconds
     verdict = "yes" if p95 < TARGET_P95_MS and not errors else "NO"
     return (
-        f"{name:<7} {len(latencies):>8} {errors:>6} {seconds:>7.2f} "
-        f"{len(latencies) / seconds:>7.0f} {p50:>7.1f} {p95:>7.1f} {p99:>7.1f} "
-        f"{max(latencies):>7.1f} {verdict:>6}"
+        f"| {name} | {len(latencies)} | {errors} | {rate:.0f} | {p50:.1f} | {p95:.1f} | "
+        f"{p99:.1f} | {max(latencies):.1f} | {verdict} |",
+        rate,
     )
+
+
+async def run_server(
+    args: argparse.Namespace, folder: Path, workers: int, questions: list[str]
+) -> tuple[list[str], dict[str, float], int]:
+    """One server with ``workers``: its table rows, req/s per scenario, failures (errors+exit)."""
+    port = free_port()
+    proc = start_server(folder, args.sources, port, workers, args.log_level)
+    rows, rates, failed = [], {}, 0
+    try:
+        await wait_healthy(port, proc)
+        await fire(port, questions, min(400, args.requests), args.concurrency, distinct=True)
+        for name in args.scenarios:
+            latencies, errors, seconds = await fire(
+                port, questions, args.requests, args.concurrency, distinct=name == "unique"
+            )
+            failed += errors
+            row, rates[name] = _row(f"{workers} worker(s), {name}", latencies, errors, seconds)
+            rows.append(row)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            status = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            status = proc.wait()
+    return rows, rates, failed + (status != 0)
 
 
 async def bench(args: argparse.Namespace) -> int:
-    """Start the server, warm it up, run each scenario, stop it with SIGTERM, print the table."""
+    """Each worker count in turn, then the ceiling; print the tables and the verdicts."""
     questions = [q.question for q in load_questions(args.questions)]
+    many = args.workers or cores()
     rows: list[str] = []
+    rates: dict[int, dict[str, float]] = {}
     failed = 0
     with tempfile.TemporaryDirectory(prefix="newsbot-bench-") as tmp:
-        port = free_port()
-        proc = start_server(Path(tmp), args.sources, port, args.log_level)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            await wait_healthy(url, proc)
-            # Warm up with unique questions: code paths are hot, the answer cache stays cold.
-            await fire(url, questions, min(200, args.requests), args.concurrency, distinct=True)
-            for name in args.scenarios:
-                latencies, errors, seconds = await fire(
-                    url, questions, args.requests, args.concurrency, distinct=name == "unique"
-                )
-                failed += errors
-                rows.append(_row(name, latencies, errors, seconds))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                status = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                status = proc.wait()
-        logged = sum(1 for _ in (Path(tmp) / "questions.jsonl").open(encoding="utf-8"))
+        for workers in sorted({1, many}):
+            folder = Path(tmp) / f"w{workers}"
+            folder.mkdir()
+            got, rates[workers], bad = await run_server(args, folder, workers, questions)
+            rows += got
+            failed += bad
+        ceiling = in_process_ceiling(args.sources, Path(tmp) / "w1" / "index", questions)
+    print(machine_description())
     print(
-        f"GET /api/ask x {args.requests} per scenario, {args.concurrency} concurrent, "
-        f"{len(questions)} questions from {args.questions.name}, server log {args.log_level}"
+        f"\nGET /api/ask x {args.requests} per scenario, {args.concurrency} concurrent keep-alive "
+        f"connections, {len(questions)} questions from {args.questions.name}, "
+        f"server log {args.log_level}\n"
     )
     print(
-        f"{'scenario':<7} {'requests':>8} {'errors':>6} {'seconds':>7} {'req/s':>7} "
-        f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'p95<50':>6}"
+        "| server, scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms "
+        "| p95<50 |"
     )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     print("\n".join(rows))
+    print(f"| in-process ceiling (no HTTP), unique | 1000 | 0 | {ceiling:.0f} | | | | | |")
     for name in args.scenarios:
         print(f"  {name}: {SCENARIOS[name]}")
-    print(f"server exit status {status} after SIGTERM; {logged} questions logged")
-    return 1 if failed or status else 0
+    if "unique" in args.scenarios:
+        one = rates[1]["unique"]
+        print(f"\n1 worker / in-process ceiling: {one / ceiling:.0%} (target ≥ 90%)")
+        if many > 1:
+            ratio = rates[many]["unique"] / one
+            print(f"{many} workers / 1 worker: {ratio:.2f}× (target ≥ 1.6×)")
+    print(f"failed requests or unclean exits: {failed}")
+    return 1 if failed else 0
 
 
 def main() -> int:
@@ -172,9 +237,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=None, help="N (default: the cores)")
     parser.add_argument("--sources", type=Path, default=ROOT / "sources")
     parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.yaml")
-    parser.add_argument("--log-level", default="INFO", help="server log level (INFO logs access)")
+    parser.add_argument("--log-level", default="WARNING", help="server log level")
     parser.add_argument(
         "--scenarios",
         nargs="+",
