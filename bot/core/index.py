@@ -22,6 +22,7 @@ from typing import Any, overload
 import numpy as np
 
 from bot.core.bm25 import BM25Params, Forward, Postings
+from bot.core.lru import LruMap
 from bot.core.manifest import (
     IndexCorrupt,
     IndexMissing,
@@ -59,6 +60,7 @@ ARRAYS: dict[str, tuple[str, str]] = {
     "vocab_table": ("<i4", "*"),
 }
 BLOBS = ("texts.bin", "sources.jsonl", "terms.bin")
+SOURCE_CACHE = 100_000  # decoded source metadata kept, most recently shown first
 DEEP_CHECK_BYTES = 16 << 20  # indexes up to this size are digest-checked at every load
 
 
@@ -69,7 +71,7 @@ class SourceTable(Sequence[SourceMeta]):
         self._blob = blob
         self._offsets = offsets
         self._path = path
-        self._cache: dict[int, SourceMeta] = {}
+        self._cache: LruMap[int, SourceMeta] = LruMap(SOURCE_CACHE)
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -95,8 +97,7 @@ class SourceTable(Sequence[SourceMeta]):
                 meta = SourceMeta.from_dict(data)
             except (ValueError, TypeError, RecursionError) as exc:
                 raise corrupt(self._path, f"source {i}: {exc}") from None
-            if len(self._cache) < 100_000:
-                self._cache[i] = meta
+            self._cache[i] = meta
         return meta
 
 

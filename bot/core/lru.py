@@ -1,6 +1,9 @@
-"""A dict that keeps only its most recently used entries (answer cache, remembered answers).
+"""The one bounded cache for caches held by objects: a thread-safe least-recently-used map.
 
-Thread-safe: the service answers questions in several worker threads at once.
+Used by the answer cache, the Discord front end's remembered answers, the backend's passage
+tokens and the index's decoded source metadata. Pure functions on the hot path (the tokenizer's
+word normalisation, word frequencies) are memoised with ``functools.lru_cache``, the standard
+library's C implementation of the same policy.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ V = TypeVar("V")
 
 
 class LruMap(Generic[K, V]):
-    """A dict keeping only the ``size`` most recently used entries."""
+    """A dict keeping only the ``size`` most recently used entries; safe across threads."""
 
     def __init__(self, size: int) -> None:
         self.size = size
