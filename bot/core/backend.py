@@ -64,6 +64,11 @@ class Retrieval(Protocol):
         """How many sources (articles) the passages come from."""
         ...
 
+    @property
+    def average_length(self) -> float:
+        """Mean passage length in terms."""
+        ...
+
     def term_id(self, term: str) -> int | None:
         """The id of an index term, or None when no passage contains it."""
         ...
@@ -123,6 +128,7 @@ class IndexBackend:
         self._multipliers: dict[tuple[tuple[str, float], ...], np.ndarray | None] = {}
         self._tokens: LruMap[int, PassageTokens] = LruMap(_TOKENS_CACHE)
         self._vocabulary: list[str] | None = None
+        self._average_length: float | None = None
 
     @property
     def size(self) -> int:
@@ -131,6 +137,12 @@ class IndexBackend:
     @property
     def source_count(self) -> int:
         return len(self.index.sources)
+
+    @property
+    def average_length(self) -> float:
+        if self._average_length is None:
+            self._average_length = float(np.mean(self.index.doc_len)) if self.size else 0.0
+        return self._average_length
 
     def term_id(self, term: str) -> int | None:
         return self.index.vocabulary.get(term)

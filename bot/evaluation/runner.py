@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from bot.core.pipeline.engine import Tuning
 from bot.evaluation.baseline import rank_bm25_report
-from bot.evaluation.scoring import EvalReport, TradeoffPoint, evaluate, tradeoff
+from bot.evaluation.scoring import THRESHOLD, EvalReport, TradeoffPoint, evaluate, tradeoff
 from bot.evaluation.sets import EvalSet, SetUnavailable, Workspace
 
 # The engine's abstention threshold the trade-off curve varies, and the values it takes.
-TRADEOFF_KNOB = "answerability.min_coverage"
+TRADEOFF_KNOB = THRESHOLD
 TRADEOFF_VALUES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 

@@ -25,6 +25,8 @@ from bot.errors import ConfigError
 from bot.service.service import Request, Service
 from bot.service.settings import Settings
 
+THRESHOLD = "answerability.threshold"  # the setting --calibrate and the trade-off curve vary
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 DEFAULT_QUESTIONS = Path("eval/questions.yaml")
 
 
@@ -164,18 +166,9 @@ def sweep_grid() -> Iterator[BM25Params]:
                 yield BM25Params(variant=variant, k1=k1, b=b)
 
 
-def calibrate(
-    engine: Engine, questions: list[EvalQuestion]
-) -> list[tuple[float, float, EvalReport]]:
-    """Abstention thresholds (min coverage × min normalised score) and what each one scores."""
-    rows = []
-    for coverage in (0.3, 0.4, 0.5, 0.6, 0.7):
-        for min_score in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25):
-            tuning = engine.tuning.with_setting("answerability.min_coverage", coverage)
-            tuning = tuning.with_setting("answerability.min_score", min_score)
-            probe = Engine(engine.index, engine.synonyms, tuning, engine.semantic)
-            rows.append((coverage, min_score, evaluate(probe, questions)))
-    return rows
+def calibrate(engine: Engine, questions: list[EvalQuestion]) -> list[tuple[float, EvalReport]]:
+    """Answerability thresholds (P(answerable) to answer) and what each one scores."""
+    return [(p.value, p.report) for p in tradeoff(engine, questions, THRESHOLD, THRESHOLDS)]
 
 
 def sweep(

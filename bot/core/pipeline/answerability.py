@@ -1,27 +1,51 @@
 """Answerability: quote the best passages, or say the sources do not answer — and why.
 
-A passage is relevant when it holds enough of the question's weighted content words (coverage)
-and scores near enough to the best the question could reach and to the top candidate. When
-nothing is relevant the reason is read from the same signals, in one line.
+The decision is a logistic regression over a few signals of the best candidate (see
+:data:`FEATURES`): how much of the question it covers, and its best sentence, and the most any
+candidate covers; how much of the
+question no passage contains at all, words weighed by their rarity in English; whether the
+question's rarest word is missing from it; its score against the best the question could reach;
+its margin over the runner-up; whether its best sentence holds the kind of answer asked for; and
+semantic similarity when a scorer is plugged in. The coefficients live in ``answerability.json``,
+fitted on the calibration sets only (``python -m bot.evaluation.calibration``), never on the
+sets whose figures are published. When it declines, the reason is read from the same signals.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bot.core.pipeline.match import Evidence
 from bot.core.pipeline.question import Question
 
+MODEL_PATH = Path(__file__).with_name("answerability.json")
+FEATURES = (
+    "coverage",
+    "pool_coverage",
+    "sentence_coverage",
+    "unknown",
+    "rarest_missing",
+    "score",
+    "margin",
+    "type_missing",
+)
+
 
 @dataclass(frozen=True)
 class AnswerabilitySettings:
-    """Thresholds of the relevance gate."""
+    """The decision threshold and what later quotes must reach (chosen on calibration sets)."""
 
-    min_coverage: float = 0.5  # share of the question's concept weight a quote must match
-    min_score: float = 0.1  # quote score / the best score the question could reach
+    threshold: float = field(default_factory=lambda: load_model(MODEL_PATH).threshold)
+    min_coverage: float = 0.5  # a quote must hold this share of the question's weight
     min_relative: float = 0.3  # later quotes must score at least this share of the best
+    model: Path = MODEL_PATH  # the fitted coefficients (their threshold is the default above)
 
 
 @dataclass(frozen=True)
@@ -30,6 +54,74 @@ class Verdict:
 
     relevant: list[int]
     reason: str | None
+    probability: float
+    features: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A fitted logistic regression: P = σ(intercept + Σ coefficient · feature)."""
+
+    coefficients: dict[str, float]
+    intercept: float
+    threshold: float
+
+    def probability(self, features: dict[str, float]) -> float:
+        """P(the sources answer) for one question's signals."""
+        z = self.intercept + sum(w * features[name] for name, w in self.coefficients.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (the fitting notes are added by the calibration script)."""
+        return {
+            "coefficients": self.coefficients,
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+        }
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path) -> Model:
+    """Read the coefficients file (packaged with the code)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Model(
+        {k: float(v) for k, v in data["coefficients"].items()},
+        float(data["intercept"]),
+        float(data["threshold"]),
+    )
+
+
+def features(
+    question: Question,
+    scores: np.ndarray,
+    evidence: Evidence,
+    ideal: float,
+    semantic: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The signals of the best candidate the decision is made from, each about 0…1."""
+    weights = evidence.weights
+    total = float(weights.sum()) or 1.0
+    known = np.array([c.known for c in question.concepts], dtype=bool)
+    values = dict.fromkeys(FEATURES, 0.0)
+    values["unknown"] = float(weights[~known].sum()) / total if len(known) else 1.0
+    values["type_missing"] = float(question.answer_type is not None)
+    if not len(scores):
+        values["rarest_missing"] = 1.0
+        return values
+    present = evidence.presence[0]
+    largest = float(weights.max(initial=0.0)) or 1.0
+    missing = known & ~present
+    values["coverage"] = float(evidence.coverage[0])
+    values["sentence_coverage"] = float(evidence.sentence_coverage[0])
+    values["pool_coverage"] = float(evidence.coverage.max())
+    values["rarest_missing"] = float(weights[missing].max(initial=0.0)) / largest
+    values["score"] = min(float(scores[0]) / (ideal or 1.0), 1.0)
+    runner_up = float(scores[1]) if len(scores) > 1 else 0.0
+    values["margin"] = (float(scores[0]) - runner_up) / float(scores[0]) if scores[0] else 0.0
+    values["type_missing"] = float(question.answer_type is not None and not evidence.typed[0])
+    if semantic is not None:
+        values["semantic"] = float(semantic[0])
+    return values
 
 
 def judge(
@@ -38,17 +130,20 @@ def judge(
     evidence: Evidence,
     ideal: float,
     settings: AnswerabilitySettings,
+    semantic: np.ndarray | None = None,
 ) -> Verdict:
-    """Keep the candidates that answer; explain the decision when none does."""
-    coverage = evidence.coverage
-    best = float(scores[0]) if len(scores) else 0.0
-    keep = (
-        (coverage >= settings.min_coverage)
-        & (scores / (ideal or 1.0) >= settings.min_score)
-        & (scores >= settings.min_relative * best)
+    """Answer (and with which rows) or decline with the reason."""
+    signals = features(question, scores, evidence, ideal, semantic)
+    model = load_model(settings.model)
+    probability = model.probability(signals) if len(scores) else 0.0
+    covered = signals["pool_coverage"] >= settings.min_coverage
+    if not len(scores) or not covered or probability < settings.threshold:
+        return Verdict([], why_not(question, evidence), probability, signals)
+    keep = (scores >= settings.min_relative * scores[0]) & (
+        evidence.coverage >= settings.min_coverage
     )
     relevant = [int(r) for r in np.flatnonzero(keep)]
-    return Verdict(relevant, None if relevant else why_not(question, evidence))
+    return Verdict(relevant, None, probability, signals)
 
 
 def _listed(words: list[str], quote: str = "'", last: str = " or ") -> str:
@@ -67,7 +162,7 @@ def why_not(question: Question, evidence: Evidence) -> str:
     if unknown:
         return f"No source mentions {_listed(unknown)}."
     if len(evidence.passages):
-        best = int(np.argmax(evidence.presence.sum(axis=1)))
+        best = int(np.argmax(evidence.presence @ evidence.weights))
         missing = [
             c.surface
             for c, p in zip(question.concepts, evidence.presence[best], strict=True)
@@ -75,4 +170,4 @@ def why_not(question: Question, evidence: Evidence) -> str:
         ]
         if missing:
             return f"No passage speaks of {_listed(missing, last=' and ')} with the rest."
-    return "No passage matches enough of the question."
+    return "No passage matches the question closely enough."

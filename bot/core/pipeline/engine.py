@@ -21,10 +21,10 @@ from bot.core.answer import NOT_FOUND, Answer
 from bot.core.backend import IndexBackend
 from bot.core.build import describe_build, ensure_index
 from bot.core.index import Index
-from bot.core.pipeline.answerability import AnswerabilitySettings, judge
+from bot.core.pipeline.answerability import AnswerabilitySettings, Verdict, judge
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
-from bot.core.pipeline.match import concept_weights, gather, similarities
-from bot.core.pipeline.question import QuestionSettings, parse_question, understand
+from bot.core.pipeline.match import Evidence, concept_weights, gather, similarities
+from bot.core.pipeline.question import Question, QuestionSettings, parse_question, understand
 from bot.core.pipeline.quote import quote
 from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
@@ -125,28 +125,18 @@ class Engine:
     ) -> Answer:
         """Answer a question with up to ``k`` quotes (skipping the first ``offset``, for "More")."""
         began = time.perf_counter()
-        tuning, backend = self.tuning, self.backend
-        asked = understand(question, backend, self.synonyms, tuning.question, context)
-        understood = time.perf_counter()
-        found = retrieve(asked, backend, tuning.retrieve)
-        searched = time.perf_counter()
-        weights = concept_weights(asked, backend)
-        evidence = gather(asked, found.passages, weights, backend)
-        ranked = rerank(asked.text, found.scores, evidence, tuning.rerank, self.semantic)
-        evidence = evidence.take(ranked.order)
-        scores = ranked.scores
-        matched = time.perf_counter()
-        ideal = float(weights.sum()) * self._best_term_weight
-        verdict = judge(asked, scores, evidence, ideal, tuning.answerability)
+        backend, settings = self.backend, self.tuning.diversify
+        asked, evidence, scores, verdict, timings = self._judged(question, context)
         sources = backend.source_of(evidence.passages)
         similarity = similarities(evidence, backend) if verdict.relevant else np.zeros((0, 0))
+        kinds = np.array([backend.kind(int(p)) == "body" for p in evidence.passages], dtype=int)
         chosen = diversify(
-            verdict.relevant, scores, sources, similarity, offset + k + 1, tuning.diversify
+            verdict.relevant, scores, sources, similarity, offset + k + 1, settings, kinds
         )
         page = chosen[offset : offset + k]
         shown = {c.row for c in page} | {r for c in chosen for r in c.also}
         others = [r for r in verdict.relevant if r not in shown]
-        note_agreement(page, others, sources, similarity, tuning.diversify)
+        note_agreement(page, others, sources, similarity, settings)
         highlight = np.array(
             [i for t in asked.highlight if (i := backend.term_id(t)) is not None], dtype=np.int32
         )
@@ -154,13 +144,7 @@ class Engine:
             quote(c.row, float(scores[c.row]), evidence, asked, backend, c.also, highlight)
             for c in page
         )
-        done = time.perf_counter()
-        timings = {
-            "question_ms": (understood - began) * 1000,
-            "search_ms": (searched - understood) * 1000,
-            "match_ms": (matched - searched) * 1000,
-            "total_ms": (done - began) * 1000,
-        }
+        timings["total_ms"] = (time.perf_counter() - began) * 1000
         return Answer(
             question=asked.text,
             answered=bool(quotes),
@@ -174,3 +158,34 @@ class Engine:
             corrections=asked.corrections,
             reason=None if quotes else verdict.reason,
         )
+
+    def signals(self, question: str, context: str | None = None) -> dict[str, float]:
+        """What the answerability stage decides from, for one question (for calibration)."""
+        return self._judged(question, context)[3].features
+
+    def _judged(
+        self, question: str, context: str | None
+    ) -> tuple[Question, Evidence, np.ndarray, Verdict, dict[str, float]]:
+        """Understand, retrieve, match, rerank and judge: everything before diversity."""
+        began = time.perf_counter()
+        tuning, backend = self.tuning, self.backend
+        asked = understand(question, backend, self.synonyms, tuning.question, context)
+        understood = time.perf_counter()
+        found = retrieve(asked, backend, tuning.retrieve)
+        searched = time.perf_counter()
+        weights = concept_weights(asked, backend)
+        evidence = gather(asked, found.passages, weights, backend)
+        ranked = rerank(asked.text, found.scores, evidence, tuning.rerank, self.semantic)
+        evidence = evidence.take(ranked.order)
+        matched = time.perf_counter()
+        ideal = float(weights.sum()) * self._best_term_weight
+        verdict = judge(
+            asked, ranked.scores, evidence, ideal, tuning.answerability, ranked.semantic
+        )
+        timings = {
+            "question_ms": (understood - began) * 1000,
+            "search_ms": (searched - understood) * 1000,
+            "match_ms": (matched - searched) * 1000,
+            "judge_ms": (time.perf_counter() - matched) * 1000,
+        }
+        return asked, evidence, ranked.scores, verdict, timings

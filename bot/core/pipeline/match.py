@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.core.backend import CAPITAL, DATE, NUMBER, PassageTokens, Retrieval
-from bot.core.pipeline.question import Question
+from bot.core.pipeline.question import Question, zipf
 
 # Token flags that hold an answer of each kind.
 TYPE_FLAGS = {"number": NUMBER, "date": DATE, "name": CAPITAL, "place": CAPITAL}
@@ -63,13 +63,29 @@ class Evidence:
 
 
 def concept_weights(question: Question, backend: Retrieval) -> np.ndarray:
-    """Each concept's weight: its idf; a word no passage contains gets the largest idf there is."""
-    n = max(backend.size, 1)
-    unknown = math.log(1 + (n + 0.5) / 0.5)
-    ids = [backend.term_id(c.term) for c in question.concepts]
-    known = np.array([i for i in ids if i is not None], dtype=np.int64)
-    idf = iter(backend.idf(known)) if len(known) else iter(())
-    return np.array([float(next(idf)) if i is not None else unknown for i in ids])
+    """Each concept's weight: its idf, or for a word no passage contains, its background rarity.
+
+        The background weight is the idf the word would have if it occurred in passages as often as
+        in English at large (wordfreq): a rare name weighs like the rarest terms of the index, a
+        common word ("best", "latest") little. Capped at the idf of a term in half a passage: rarer
+    than anything the index holds.
+    """
+    largest = math.log((max(backend.size, 1) + 1) / 0.5)  # rarer than any index term
+    weights = np.zeros(len(question.concepts))
+    for k, concept in enumerate(question.concepts):
+        tid = backend.term_id(concept.term)
+        if tid is not None:
+            weights[k] = float(backend.idf(np.array([tid]))[0])
+        else:
+            weights[k] = min(largest, background_idf(concept.surface, backend.average_length))
+    return weights
+
+
+def background_idf(word: str, length: float) -> float:
+    """−ln P(a passage of ``length`` terms contains the word), from its English frequency."""
+    share = 10 ** (zipf(word.casefold()) - 9) if word.isalpha() else 0.0
+    present = -math.expm1(-max(length, 1.0) * share)
+    return -math.log(present) if present > 0 else math.inf
 
 
 def concept_lookup(question: Question, backend: Retrieval) -> tuple[np.ndarray, np.ndarray]:

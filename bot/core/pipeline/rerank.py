@@ -27,9 +27,9 @@ class SemanticScorer(Protocol):
 class RerankSettings:
     """Each signal's weight, as a multiplier on the BM25 score: score · (1 + Σ wᵢ·signalᵢ)."""
 
-    proximity_weight: float = 0.0
-    type_weight: float = 0.0
-    semantic_weight: float = 0.0
+    proximity_weight: float = 0.1  # chosen on the calibration sets' hit@3 (0, 0.1, 0.3)
+    type_weight: float = 0.1  # likewise
+    semantic_weight: float = 0.0  # for the lead to set when a scorer is wired in
 
 
 @dataclass(frozen=True)

@@ -112,14 +112,11 @@ def _compare(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions or DEFAULT_QUESTIONS)
     if args.calibrate:
         engine = Engine.open(args.sources, args.index, notify=_note)
-        print(
-            f"{'coverage':>8} {'score':>6} {'abst':>6} {'hit@3':>6} "
-            f"{'answered':>9} {'abstained':>9}"
-        )
-        for coverage, min_score, report in calibrate(engine, questions):
+        print(f"{'threshold':>9} {'abst':>6} {'hit@3':>6} {'answered':>9} {'abstained':>9}")
+        for threshold, report in calibrate(engine, questions):
             f = report.figures()
             print(
-                f"{coverage:8} {min_score:6} {f['abstention_accuracy']:6.3f} {f['hit@3']:6.3f} "
+                f"{threshold:9} {f['abstention_accuracy']:6.3f} {f['hit@3']:6.3f} "
                 f"{f['answered_when_answerable']:9.3f} {f['abstained_when_unanswerable']:9.3f}"
             )
         return 0

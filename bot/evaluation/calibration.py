@@ -1,0 +1,133 @@
+"""Fit the answerability model on the calibration sets — never on the sets whose figures we publish.
+
+``python -m bot.evaluation.calibration [--shared ../shared]`` asks every question of the
+calibration sets (chat, BBC archive, SQuAD 2.0's calibration sample, disjoint from the reported
+one), records the answerability signals of each, fits a logistic regression with NumPy
+(Newton's method, a small L2 penalty; each set weighs the same, and within a set the answerable
+and unanswerable questions weigh the same), picks the probability threshold that maximises the
+mean abstention accuracy over the sets, and writes the coefficients with these notes to
+``bot/core/pipeline/answerability.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bot.core.pipeline.answerability import FEATURES, MODEL_PATH, AnswerabilitySettings
+from bot.evaluation.sets import CALIBRATION, REGISTRY, Workspace
+
+L2 = 0.01  # penalty on the coefficients (not the intercept), per unit of total sample weight
+
+
+def collect(ws: Workspace) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Signals (questions × features), labels (answerable), set numbers, set names."""
+    rows, labels, groups, names = [], [], [], []
+    for number, chosen in enumerate(s for s in REGISTRY if s.purpose == CALIBRATION):
+        prepared = chosen.prepare(ws)
+        engine = prepared.engine()
+        names.append(chosen.name)
+        for item in prepared.questions:
+            signals = engine.signals(item.question)
+            rows.append([signals[f] for f in FEATURES])
+            labels.append(item.answerable)
+            groups.append(number)
+    return np.array(rows), np.array(labels, dtype=float), np.array(groups), names
+
+
+def balanced_weights(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each set weighs 1 in all, shared equally by its questions."""
+    weights = np.zeros(len(labels))
+    for group in np.unique(groups):
+        mask = groups == group
+        weights[mask] = 1.0 / mask.sum()
+    return weights / weights.sum()
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 50) -> np.ndarray:
+    """Weighted, L2-penalised logistic regression by Newton's method; [intercept, coefs…]."""
+    design = np.hstack([np.ones((len(x), 1)), x])
+    beta = np.zeros(design.shape[1])
+    penalty = np.full(design.shape[1], L2)
+    penalty[0] = 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
+        gradient = design.T @ (w * (p - y)) + penalty * beta
+        hessian = (design * (w * p * (1 - p))[:, None]).T @ design + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return beta
+
+
+def choose_threshold(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """The threshold with the best mean (over sets) abstention accuracy, and that accuracy."""
+    best = (0.5, -1.0)
+    for threshold in np.round(np.arange(0.05, 0.951, 0.01), 2):
+        answered = p >= threshold
+        accuracy = np.mean(
+            [np.mean(answered[groups == g] == (y[groups == g] == 1)) for g in np.unique(groups)]
+        )
+        if accuracy > best[1] + 1e-12:
+            best = (float(threshold), float(accuracy))
+    return best
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Fit, report per set, and write the model file atomically."""
+    parser = argparse.ArgumentParser(prog="python -m bot.evaluation.calibration")
+    parser.add_argument("--shared", type=Path, default=Path("../shared"))
+    parser.add_argument("--cache", type=Path, default=Path(".cache/eval"))
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args(argv)
+    x, y, groups, names = collect(Workspace(shared=args.shared, cache=args.cache))
+    beta = fit(x, y, balanced_weights(y, groups))
+    p = 1.0 / (1.0 + np.exp(-(beta[0] + x @ beta[1:])))
+    gate = AnswerabilitySettings().min_coverage  # the stage also needs this much coverage
+    p[x[:, FEATURES.index("pool_coverage")] < gate] = 0.0
+    threshold, accuracy = choose_threshold(p, y, groups)
+    per_set = {}
+    for g, name in enumerate(names):
+        mask = groups == g
+        answered = p[mask] >= threshold
+        per_set[name] = {
+            "questions": int(mask.sum()),
+            "answerable": int(y[mask].sum()),
+            "abstention_accuracy": round(float(np.mean(answered == (y[mask] == 1))), 3),
+            "answered_when_answerable": round(float(answered[y[mask] == 1].mean()), 3),
+            "declined_when_unanswerable": round(float((~answered[y[mask] == 0]).mean()), 3),
+        }
+    model = {
+        "coefficients": {f: round(float(c), 4) for f, c in zip(FEATURES, beta[1:], strict=True)},
+        "intercept": round(float(beta[0]), 4),
+        "threshold": threshold,
+        "how": (
+            "logistic regression fitted by python -m bot.evaluation.calibration on the "
+            "calibration sets only; each set weighs the same, answerable and unanswerable "
+            f"halves of a set weigh the same; L2 {L2}; threshold = best mean abstention "
+            "accuracy over the sets"
+        ),
+        "fitted_on": per_set,
+        "mean_abstention_accuracy": round(accuracy, 3),
+    }
+    _write_json(args.out, model)
+    print(json.dumps(model, indent=1))
+
+
+def _write_json(path: Path, data: dict[str, object]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()

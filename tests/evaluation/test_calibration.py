@@ -1,0 +1,42 @@
+"""Fitting the answerability model: weights per set, the fit, the threshold, the stored file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from bot.core.pipeline.answerability import FEATURES, MODEL_PATH, load_model
+from bot.evaluation.calibration import balanced_weights, choose_threshold, fit
+
+
+def test_every_set_weighs_the_same() -> None:
+    groups = np.array([0, 0, 0, 1])
+    weights = balanced_weights(np.array([1.0, 0.0, 1.0, 1.0]), groups)
+    assert weights[groups == 0].sum() == weights[groups == 1].sum() == 0.5
+
+
+def test_the_fit_separates_what_a_feature_separates() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 2))
+    y = (x[:, 0] > 0.5).astype(float)  # only the first feature matters
+    beta = fit(x, y, np.full(400, 1 / 400))
+    assert beta[1] > 3 and abs(beta[2]) < 1
+    p = 1 / (1 + np.exp(-(beta[0] + x @ beta[1:])))
+    threshold, accuracy = choose_threshold(p, y, np.zeros(400, dtype=int))
+    assert accuracy > 0.95 and 0.2 < threshold < 0.8
+
+
+def test_the_stored_model_names_every_feature_and_how_it_was_fitted() -> None:
+    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    assert set(data["coefficients"]) == set(FEATURES)
+    assert "calibration" in data["how"] and data["fitted_on"]
+    assert all("calibration" in name for name in data["fitted_on"])  # never a reported set
+    model = load_model(MODEL_PATH)
+    low = dict.fromkeys(FEATURES, 0.0) | {"unknown": 1.0, "rarest_missing": 1.0}
+    high = dict.fromkeys(FEATURES, 1.0) | {
+        "unknown": 0.0,
+        "rarest_missing": 0.0,
+        "type_missing": 0.0,
+    }
+    assert model.probability(low) < model.threshold < model.probability(high)
