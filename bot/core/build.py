@@ -14,6 +14,8 @@ from __future__ import annotations
 import array
 import datetime as dt
 import errno
+import functools
+import itertools
 import json
 import os
 import secrets
@@ -85,11 +87,14 @@ def build_index(
     index_dir: Path,
     params: BM25Params,
     *,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
     notify: Callable[[str], None] = lambda _: None,
 ) -> BuildReport:
-    """Read every source, split, tokenize, weigh and write a new index generation atomically."""
+    """Read every source, split, tokenize, weigh and write a new index generation atomically.
+
+    ``progress`` is called with the bytes of source files read so far and their total.
+    """
     with rebuild_lock(index_dir, notify):
         return _build(sources_dir, index_dir, params, None, progress, on_problem)
 
@@ -114,7 +119,7 @@ def ensure_index(
             if reason:
                 notify(f"Rebuilding the index: {reason}.")
                 previous = _previous(index_dir, params)
-                report = _build(sources_dir, index_dir, params, previous, False, None)
+                report = _build(sources_dir, index_dir, params, previous, None, None)
                 for problem in report.problems:
                     notify(str(problem))
                 notify(describe_build(report))
@@ -277,12 +282,10 @@ def _build(
     index_dir: Path,
     params: BM25Params,
     previous: Index | None,
-    progress: bool,
+    progress: Callable[[int, int], None] | None,
     on_problem: Callable[[Problem], None] | None,
 ) -> BuildReport:
     """Write a new generation (reusing unchanged files of ``previous``) and swap it in."""
-    from tqdm import tqdm
-
     began = time.perf_counter()
     paths, passed_over = scan_sources(sources_dir)
     base = source_base(sources_dir)
@@ -315,7 +318,7 @@ def _build(
                 previous,
                 old_terms,
                 on_problem,
-                tqdm(desc="indexing", unit=" files", leave=False) if progress else None,
+                progress,
             )
             arrays = writer.close()
             matrices = writer.assembler.finish(params)
@@ -368,16 +371,22 @@ def _add_files(
     previous: Index | None,
     old_terms: list[str],
     on_problem: Callable[[Problem], None] | None,
-    bar: Any,
+    progress: Callable[[int, int], None] | None,
 ) -> tuple[dict[str, dict[str, Any]], list[Problem], int]:
     """Every source file in corpus order, reused from ``previous`` or read; their stamps."""
     files: dict[str, dict[str, Any]] = {}
     problems: list[Problem] = []
     seen: set[str] = set()
     reread = 0
-    for path in paths:
-        if bar is not None:
-            bar.update()
+    sizes = [path.stat().st_size for path in paths]
+    total = sum(sizes)
+
+    def tell(start: int, read: int) -> None:
+        if progress is not None:
+            progress(min(start + read, total), total)
+
+    for path, start in zip(paths, itertools.accumulate(sizes, initial=0), strict=False):
+        tell(start, 0)
         rel = path.relative_to(base).as_posix()
         known = old_files.get(rel)
         first = writer.sources
@@ -400,7 +409,7 @@ def _add_files(
         reread += 1
         ids: list[str] = []
         skipped: list[str] = []
-        for source, found in read_file(path, base):
+        for source, found in read_file(path, base, functools.partial(tell, start)):
             if source is not None and source.meta.id in seen:
                 found = [
                     *found,
@@ -423,8 +432,7 @@ def _add_files(
             "ids": ids,
             "skipped": skipped,
         }
-    if bar is not None:
-        bar.close()
+    tell(total, 0)
     return files, problems, reread
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,11 +267,16 @@ def read_source(path: Path, root: Path) -> tuple[Source | None, list[Problem]]:
     return Source(meta, text, blocks), warnings
 
 
-def read_file(path: Path, base: Path) -> Iterator[tuple[Source | None, list[Problem]]]:
-    """The source(s) in one file: one for .md/.txt/.html, one per line for .jsonl."""
+def read_file(
+    path: Path, base: Path, at: Callable[[int], None] | None = None
+) -> Iterator[tuple[Source | None, list[Problem]]]:
+    """The source(s) in one file: one for .md/.txt/.html, one per line for .jsonl.
+
+    ``at`` is told how many bytes of a .jsonl file have been read, after each document.
+    """
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        yield from _read_jsonl(path, base)
+        yield from _read_jsonl(path, base, at)
     elif suffix in (".html", ".htm"):
         from bot.core.html_source import read_html
 
@@ -317,11 +322,15 @@ def plain_source(meta: SourceMeta, text: str) -> Source | None:
     return Source(meta, text, blocks) if blocks else None
 
 
-def _read_jsonl(path: Path, base: Path) -> Iterator[tuple[Source | None, list[Problem]]]:
+def _read_jsonl(
+    path: Path, base: Path, at: Callable[[int], None] | None
+) -> Iterator[tuple[Source | None, list[Problem]]]:
     """One document per line: ``id``, ``text``, optional ``title``, outlet, author, date, url."""
     rel = path.relative_to(base).as_posix()
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if at is not None:
+                at(handle.tell())
             if not raw.strip():
                 continue
             try:

@@ -102,9 +102,9 @@ def test_update_reads_only_the_changed_file(
     read: list[str] = []
     real = build_module.read_file
 
-    def counting(path: Path, base: Path):  # type: ignore[no-untyped-def]
+    def counting(path: Path, base: Path, *rest):  # type: ignore[no-untyped-def]
         read.append(path.name)
-        return real(path, base)
+        return real(path, base, *rest)
 
     monkeypatch.setattr(build_module, "read_file", counting)
     (sources / "a2.md").write_text(_article(rng, 20), encoding="utf-8")

@@ -211,7 +211,7 @@ with rebuild_lock(Path(sys.argv[1]), print):
     print("locked", flush=True)
     sys.stdin.readline()
     from bot.core import build
-    build._build(Path(sys.argv[2]), Path(sys.argv[1]), BM25Params(), None, False, None)
+    build._build(Path(sys.argv[2]), Path(sys.argv[1]), BM25Params(), None, None, None)
 """
 
 

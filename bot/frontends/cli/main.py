@@ -151,15 +151,17 @@ def cmd_interactive(args: argparse.Namespace) -> int:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """Rebuild the index from the sources and say what went in and what was skipped."""
     from bot.core.pipeline.engine import Tuning
+    from bot.frontends.cli.progress import rebuild_progress
 
-    report = build_index(
-        args.sources,
-        args.index,
-        Tuning().bm25,
-        progress=sys.stderr.isatty(),
-        on_problem=lambda p: _note(str(p)),
-        notify=_note,
-    )
+    with rebuild_progress() as (progress, note):
+        report = build_index(
+            args.sources,
+            args.index,
+            Tuning().bm25,
+            progress=progress,
+            on_problem=lambda p: note(str(p)),
+            notify=note,
+        )
     print(describe_build(report))
     return EXIT_OK
 
