@@ -55,6 +55,8 @@ class DiscordSettings(_Section):
     guild_id: Id | None = None  # sync slash commands to this guild at start-up
     max_question_chars: Annotated[int, Field(ge=1, le=MAX_QUESTION_CHARS)] = 300
     button_timeout_seconds: Annotated[float, Field(gt=0)] = 600.0  # "More" / "Full passage" expire
+    read_messages: bool = False  # Message Content intent: answer replies and threads, no ping
+    answer_in_thread: bool = False  # answer each question in a new thread named from it
 
     _role = field_validator("admin_role", mode="before")(_text_id)
 

@@ -254,12 +254,15 @@ class DiscordStandIn(RestServer):
         channel_id: int | None = None,
         mentions: Sequence[UserRef] = (),
         referenced_message: Json | None = None,
+        mention_author: bool = True,
         dm: bool = False,
     ) -> Json:
         """A user posts a message; the bot gets MESSAGE_CREATE as Discord sends it.
 
         Mentions come from ``<@id>`` in content; ``mentions`` prepends missing
-        ones. DMs carry no ``guild_id`` (and no CHANNEL_CREATE, like Discord).
+        ones. A reply mentions the replied-to author unless ``mention_author`` is
+        false (the client's "@ on/off" switch). DMs carry no ``guild_id`` (and no
+        CHANNEL_CREATE, like Discord).
         """
         who = self.user(author)
         tags = [f"<@{self.user(m).id}>" for m in mentions]
@@ -268,6 +271,9 @@ class DiscordStandIn(RestServer):
         body: Json = {"content": " ".join([*tags, content])}
         if referenced_message is not None:
             body["message_reference"] = {"message_id": referenced_message["id"]}
+            if not mention_author:
+                parse = ["users", "roles", "everyone"]
+                body["allowed_mentions"] = {"parse": parse, "replied_user": False}
         msg = self.new_message(channel, who, body)
         await self._announce("MESSAGE_CREATE", msg)
         return msg

@@ -15,11 +15,14 @@ from aiohttp import web
 
 from ._gateway import GatewayServer
 from ._world import (
+    CREATE_PUBLIC_THREADS,
     DIRECT_MESSAGES,
     EPHEMERAL,
     GUILD_MESSAGES,
     LOADING,
+    PUBLIC_THREAD,
     SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
     VIEW_CHANNEL,
     ApiError,
     Json,
@@ -76,6 +79,7 @@ class RestServer(GatewayServer):
             ("GET", msgs + r"/(\d+)", lambda c, ch, mid: self.message(mid, ch), True),
             ("PATCH", msgs + r"/(\d+)", self._patch_message, True),
             ("DELETE", msgs + r"/(\d+)", self._delete_message, True),
+            ("POST", msgs + r"/(\d+)/threads", self._start_thread, True),
             ("POST", "users/@me/channels", self._create_dm, True),
             ("POST", r"interactions/(\d+)/([^/]+)/callback", self._callback, False),
             ("POST", hook, self._followup, False),
@@ -233,7 +237,8 @@ class RestServer(GatewayServer):
     async def _post_message(self, call: Json, channel_id: str) -> Json:
         channel, body = self.channel(channel_id), call["json"] or {}
         if "guild_id" in channel:
-            needed = VIEW_CHANNEL | SEND_MESSAGES
+            thread = channel["type"] == PUBLIC_THREAD
+            needed = VIEW_CHANNEL | (SEND_MESSAGES_IN_THREADS if thread else SEND_MESSAGES)
             if self.permissions(self.bot_user, channel) & needed != needed:
                 raise ApiError(403, 50013, "Missing Permissions")
         elif channel["recipients"][0]["bot"]:
@@ -244,6 +249,27 @@ class RestServer(GatewayServer):
         await self._announce("MESSAGE_CREATE", msg)
         await self._sent(msg)
         return msg
+
+    async def _start_thread(self, call: Json, channel_id: str, mid: str) -> Json:
+        """``POST /channels/{id}/messages/{id}/threads``: a public thread from a message."""
+        channel, body = self.channel(channel_id), call["json"] or {}
+        msg = self.message(mid, channel_id)
+        if channel.get("type") != 0:
+            raise ApiError(400, 50024, "Cannot execute action on this channel type")
+        needed = VIEW_CHANNEL | CREATE_PUBLIC_THREADS
+        if self.permissions(self.bot_user, channel) & needed != needed:
+            raise ApiError(403, 50013, "Missing Permissions")
+        name = str(body.get("name") or "")
+        if not 1 <= len(name) <= 100:
+            message = "Must be between 1 and 100 in length."
+            raise invalid_form({"name": field_error("BASE_TYPE_BAD_LENGTH", message)})
+        if int(mid) in self.threads:
+            raise ApiError(400, 160004, "A thread has already been created for this message")
+        thread = self.new_thread(channel, name, self.bot_user, int(mid))
+        msg["thread"] = thread
+        self._record("thread", call, None)
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return thread
 
     async def _patch_message(self, call: Json, channel_id: str, mid: str) -> Json:
         msg = self.message(mid, channel_id)

@@ -15,8 +15,11 @@ Json = dict[str, Any]
 ALL_PERMS = (1 << 51) - 1
 ADMINISTRATOR, MANAGE_GUILD = 1 << 3, 1 << 5
 VIEW_CHANNEL, SEND_MESSAGES = 1 << 10, 1 << 11
-# add reactions, view, send, embed links, attach files, history, ext. emoji, app commands
-EVERYONE_PERMS = sum(1 << b for b in (6, 10, 11, 14, 15, 16, 18, 31))
+CREATE_PUBLIC_THREADS, SEND_MESSAGES_IN_THREADS = 1 << 35, 1 << 38
+# add reactions, view, send, embed links, attach files, history, ext. emoji, app commands,
+# create public threads, send messages in threads
+EVERYONE_PERMS = sum(1 << b for b in (6, 10, 11, 14, 15, 16, 18, 31, 35, 38))
+PUBLIC_THREAD = 11
 GUILD_MEMBERS, GUILD_PRESENCES, GUILD_MESSAGES = 1 << 1, 1 << 8, 1 << 9
 DIRECT_MESSAGES, MESSAGE_CONTENT = 1 << 12, 1 << 15
 PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
@@ -185,6 +188,7 @@ class World:
         deny["deny"] = str(SEND_MESSAGES)
         self.channels[self.readonly_channel_id]["permission_overwrites"] = [deny]
         self.dm_channels: dict[int, Json] = {}  # user id -> DM channel
+        self.threads: dict[int, Json] = {}  # thread id -> thread channel
         self.messages: dict[int, Json] = {}
         self.commands: dict[int | None, list[Json]] = {}  # guild id / None: global
 
@@ -256,6 +260,8 @@ class World:
             perms |= role_perms.get(rid, 0)
         if perms & ADMINISTRATOR:
             return ALL_PERMS
+        if channel is not None and channel.get("type") == PUBLIC_THREAD:
+            channel = self.channel(channel["parent_id"])  # threads follow their channel
         overwrites = (channel or {}).get("permission_overwrites", [])
         by_id = {int(o["id"]): o for o in overwrites}
         for ids in ((self.guild_id,), user.role_ids, (user.id,)):
@@ -302,6 +308,7 @@ class World:
             member_count=sum(u.in_guild for u in self.users.values()),
             members=members,
             channels=channels,
+            threads=list(self.threads.values()),
         )
         return guild
 
@@ -338,10 +345,37 @@ class World:
         cid = int(channel_id)
         if cid in self.channels:
             return self.channels[cid]
+        if cid in self.threads:
+            return self.threads[cid]
         for dm in self.dm_channels.values():
             if int(dm["id"]) == cid:
                 return dm
         raise ApiError(404, 10003, "Unknown Channel")
+
+    def new_thread(self, parent: Json, name: str, owner: StandInUser, thread_id: int) -> Json:
+        """A public thread in ``parent`` (id: the starter message's, as Discord does)."""
+        thread: Json = {
+            "id": str(thread_id),
+            "type": PUBLIC_THREAD,
+            "guild_id": parent["guild_id"],
+            "parent_id": parent["id"],
+            "owner_id": str(owner.id),
+            "name": name,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": now_iso(),
+                "locked": False,
+                "create_timestamp": now_iso(),
+            },
+        }
+        self.threads[thread_id] = thread
+        return thread
 
     def dm_channel(self, user: StandInUser) -> Json:
         """The stable DM channel between the bot and ``user``."""

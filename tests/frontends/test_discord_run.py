@@ -57,6 +57,30 @@ def test_run_with_a_rejected_token_exits_with_one_sentence(
     assert "Traceback" not in err and "not.the.right.token" not in err
 
 
+def test_read_messages_without_the_intent_enabled_exits_with_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """discord.read_messages asks for Message Content; Discord closes with 4014 if not enabled."""
+    from bot.frontends.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    with standin_in_thread() as (standin, _):  # no privileged intent enabled for the bot
+        monkeypatch.setenv("DISCORD_TOKEN", standin.token)
+        config = run_config(tmp_path, standin)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("discord:\n", "discord:\n  read_messages: true\n"))
+        status = main(["run", "--config", str(config)])
+        closes = [c.get("server_close_code") for c in standin.connections]
+    err = capsys.readouterr().err
+    assert status == 1 and closes == [4014]
+    assert err.splitlines()[-1] == (
+        "error: Discord refused the Message Content intent that discord.read_messages: true "
+        "needs; enable it in the Developer Portal (Bot → Privileged Gateway Intents → Message "
+        "Content Intent) or set discord.read_messages: false."
+    )
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("new_token", "code", "sentence"),
     [

@@ -69,6 +69,11 @@ def test_values_get_their_declared_types(tmp_path: Path) -> None:
         ("http:\n  max_k: 0\n", "http.max_k: expected a whole number between 1 and 50 (got 0)"),
         ("http:\n  max_k: -3\n", "http.max_k: expected a whole number between 1 and 50 (got -3)"),
         ("http:\n  enabled: maybe\n", "http.enabled: expected true or false (got 'maybe')"),
+        (
+            "discord:\n  read_messages: sometimes\n",
+            "discord.read_messages: expected true or false (got 'sometimes')",
+        ),
+        ("discord:\n  answer_in_thread: 2\n", "discord.answer_in_thread: expected true or false"),
         ("http: 3\n", "http: expected a mapping of settings (got 3)"),
         ("http:\n  prt: 1\n", "http.prt: unknown setting (known: enabled, host, port, max_k, idle"),
         ("discord:\n  cooldown_seconds: -1\n", "discord.cooldown_seconds: expected a number ≥ 0"),

@@ -1,4 +1,6 @@
-"""The Discord client: a ``commands.Bot`` with default intents only and no mentions allowed.
+"""The Discord client: a ``commands.Bot`` with default intents and no mentions allowed.
+
+The privileged Message Content intent is asked for only with ``discord.read_messages: true``.
 
 ``setup_hook`` loads the cog and applies the command sync policy: to ``discord.guild_id`` at every
 start when it is set (instant, one server); globally only on ``python -m bot run --sync-global``
@@ -26,6 +28,13 @@ logger = logging.getLogger(__name__)
 
 MAX_HEALTHY_LATENCY = 10.0  # seconds: a slower heartbeat ACK means the gateway is in trouble
 LATENCY_INTERVAL = 15.0  # seconds between updates of the gateway latency gauge
+
+
+def intents(settings: Settings) -> discord.Intents:
+    """The default intents, plus Message Content when ``discord.read_messages`` asks for it."""
+    chosen = discord.Intents.default()
+    chosen.message_content = settings.discord.read_messages
+    return chosen
 
 
 class NewsTree(app_commands.CommandTree):
@@ -58,7 +67,7 @@ class NewsBot(commands.Bot):
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,  # no text commands; mentions go to the cog
-            intents=discord.Intents.default(),
+            intents=intents(settings),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             tree_cls=NewsTree,

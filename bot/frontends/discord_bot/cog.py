@@ -43,6 +43,7 @@ from .guards import (
     strip_mentions,
 )
 from .rating import rate
+from .threads import can_start_thread, meant_for, start_thread, started_by
 from .views import APOLOGY, SourcesView, reply_privately
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class QuestionsCog(commands.Cog, name="Questions"):
         )
         self.cooldowns = Cooldowns(self.config.cooldown_seconds)
         self.questions: LruMap[int, str] = LruMap(REMEMBERED_ANSWERS)
+        self.threads: LruMap[int, str] = LruMap(REMEMBERED_ANSWERS)  # thread id → its question
         self.views = bot.views
 
     async def cog_unload(self) -> None:
@@ -117,7 +119,13 @@ class QuestionsCog(commands.Cog, name="Questions"):
     @app_commands.command(name="help", description="What this bot does and how to ask")
     async def help(self, interaction: discord.Interaction) -> None:
         """/help, privately."""
-        embed = help_embed(self.config.max_question_chars, self.config.quotes_per_answer)
+        name = self.bot.user.name if self.bot.user else "newsbot"
+        embed = help_embed(
+            self.config.max_question_chars,
+            self.config.quotes_per_answer,
+            name,
+            self.config.read_messages,
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="reindex", description="Rebuild the index from the articles")
@@ -172,7 +180,7 @@ class QuestionsCog(commands.Cog, name="Questions"):
             mentioned = any(u.id == me.id for u in message.mentions) or (
                 role is not None and role in message.role_mentions
             )
-            if not mentioned:
+            if not mentioned and not (self.config.read_messages and meant_for(message, me.id)):
                 return
             if not channel_allowed(
                 self.config.allowed_channels, message.channel, message.channel.id
@@ -207,13 +215,24 @@ class QuestionsCog(commands.Cog, name="Questions"):
             return
         engine, answer = outcome
         view = self._answer_view(answer, engine, context)
-        sent = await message.reply(embed=answer_embed(answer), view=view, mention_author=False)
+        embed = answer_embed(answer)
+        thread = await self._thread_for(message.channel, message, answer.question)
+        if thread is not None:
+            sent = await thread.send(embed=embed, view=view)
+        else:
+            sent = await message.reply(embed=embed, view=view, mention_author=False)
         self._remember(sent.id, answer.question, view, sent.channel.id)
 
     async def _context_for(self, message: discord.Message) -> str | None:
-        """The earlier question when ``message`` replies to one of the bot's answers."""
+        """The earlier question when ``message`` replies to one of the bot's answers, or the
+        question a thread the bot started was named from."""
         ref = message.reference
-        if ref is None or ref.message_id is None or self.bot.user is None:
+        if self.bot.user is None:
+            return None
+        if ref is None or ref.message_id is None:
+            if started_by(message.channel, self.bot.user.id):
+                thread = message.channel
+                return self.threads.get(thread.id) or getattr(thread, "name", None)
             return None
         remembered = self.questions.get(ref.message_id)
         if remembered:
@@ -329,6 +348,24 @@ class QuestionsCog(commands.Cog, name="Questions"):
             response = await interaction.response.send_message(embed=embed, **extra)
             message_id = response.message_id
         self._remember(message_id, answer.question, view, interaction.channel_id)
+        channel = interaction.channel
+        if via == "slash" and message_id is not None and isinstance(channel, discord.TextChannel):
+            starter = channel.get_partial_message(message_id)  # the answer starts the thread
+            await self._thread_for(channel, starter, answer.question)
+
+    async def _thread_for(
+        self,
+        channel: object,
+        starter: discord.Message | discord.PartialMessage,
+        question: str,
+    ) -> discord.Thread | None:
+        """A new thread on ``starter`` when answer_in_thread is on and ``channel`` allows one."""
+        if not (self.config.answer_in_thread and can_start_thread(channel)):
+            return None
+        thread = await start_thread(starter, question)
+        if thread is not None:
+            self.threads[thread.id] = question
+        return thread
 
     def _answer_view(
         self, answer: Answer, engine: Engine | None, context: str | None

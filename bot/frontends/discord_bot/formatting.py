@@ -183,7 +183,22 @@ def sources_pages(sources: Sequence[SourceMeta]) -> list[discord.Embed]:
     return pages
 
 
-def help_embed(max_chars: int, quotes: int) -> discord.Embed:
+def follow_up_help(name: str, reads_messages: bool) -> str:
+    """How to ask a follow-up: without the Message Content intent a reply must mention the bot."""
+    if reads_messages:
+        return (
+            "**Reply** to one of my answers, or write in a thread I started, to ask a follow-up "
+            "in its context (no need to mention me)."
+        )
+    return (
+        f"**Reply** to one of my answers with **@{fit_text(name, 80)}** on (the reply's mention "
+        "switch) to ask a follow-up in its context; without the mention I don't see the reply."
+    )
+
+
+def help_embed(
+    max_chars: int, quotes: int, name: str = "newsbot", reads_messages: bool = False
+) -> discord.Embed:
     """What the bot does and how to ask (for /help)."""
     text = (
         "I answer questions about a collection of news articles with **verbatim quotes**: "
@@ -194,7 +209,7 @@ def help_embed(max_chars: int, quotes: int) -> discord.Embed:
         "**Full passage** the paragraph around a quote (only you see it); **👍 / 👎** rate "
         "the answer, **Wrong source** tells us a quote does not fit.\n"
         "**Mention me** with a question in a channel, or **DM** me.\n"
-        "**Reply** to one of my answers to ask a follow-up in its context.\n"
+        f"{follow_up_help(name, reads_messages)}\n"
         "**/sources** — the articles I know.\n"
         "**/reindex** — rebuild the index (server managers only).\n\n"
         f"Questions up to {max_chars:,} characters."

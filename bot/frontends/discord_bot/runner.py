@@ -38,8 +38,9 @@ BAD_TOKEN = (
     "Developer Portal (Bot → Reset Token)."
 )
 PRIVILEGED = (
-    "Discord refused a privileged intent; enable it for the bot in the Developer Portal "
-    "(Bot → Privileged Gateway Intents) or remove it."
+    "Discord refused the Message Content intent that discord.read_messages: true needs; "
+    "enable it in the Developer Portal (Bot → Privileged Gateway Intents → Message Content "
+    "Intent) or set discord.read_messages: false."
 )
 
 AUTHENTICATION_FAILED = 4004  # gateway close code: the token was reset or revoked
