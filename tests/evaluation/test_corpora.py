@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -83,6 +84,13 @@ def test_real_squad_sample_is_500_plus_500_and_disjoint_from_calibration() -> No
     assert len(report) == len(calibration) == 1000
     assert sum(q.answerable for q in report) == 500
     assert not {q.id for q in report} & {q.id for q in calibration}
+    # The published sample is pinned: a change to it changes every reported SQuAD figure.
+    assert _fingerprint(report) == "2498aa8c68a9b559"
+    assert _fingerprint(calibration) == "a5e39ae28ec88a77"
+
+
+def _fingerprint(questions: list) -> str:
+    return hashlib.sha256(" ".join(q.id for q in questions).encode()).hexdigest()[:16]
 
 
 def test_a_broken_squad_file_is_one_line(tmp_path: Path) -> None:
