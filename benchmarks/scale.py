@@ -238,16 +238,9 @@ def breakdown_text(run: ScaleRun) -> str:
         f"{bd['matched_p50']:,.0f} passages matched). The dense path it replaces costs "
         f"`bm25.score` p50 {bd['dense_score_p50_ms']:.3f} ms + `bm25.top_k` p50 "
         f"{bd['dense_top_k_p50_ms']:.3f} ms (a partition over every passage). "
-        f"`load_index` {fmt(ours.get('load_s'), 3)} s, of which parsing "
-        f"vocabulary.json {load['vocabulary_json_s']:.3f} s + term dict "
-        f"{load['vocabulary_dict_s']:.3f} s"
-        + (
-            f", sources.json {load['sources_json_s']:.3f} s + SourceMeta objects "
-            f"{load['source_meta_s']:.3f} s"
-            if "sources_json_s" in load
-            else "; source metadata is decoded lazily (sources.jsonl, index format 2)"
-        )
-        + " (the .npy arrays are memory-mapped)."
+        f"`load_index` {fmt(ours.get('load_s'), 3)} s: {load['cheap_s']:.3f} s with the cheap "
+        f"checks, {load['deep_s']:.3f} s verifying every digest (`python -m bot check`); "
+        "everything is memory-mapped, the vocabulary included."
     )
 
 

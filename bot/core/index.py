@@ -61,7 +61,7 @@ ARRAYS: dict[str, tuple[str, str]] = {
 }
 BLOBS = ("texts.bin", "sources.jsonl", "terms.bin")
 SOURCE_CACHE = 100_000  # decoded source metadata kept, most recently shown first
-DEEP_CHECK_BYTES = 16 << 20  # indexes up to this size are digest-checked at every load
+DEEP_CHECK_BYTES = 1 << 20  # indexes up to this size are digest-checked at every load
 
 
 class SourceTable(Sequence[SourceMeta]):
