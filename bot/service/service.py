@@ -210,9 +210,32 @@ class Service:
         return (await self.ask_with_engine(request))[1]
 
     async def ask_with_engine(self, request: Request) -> tuple[Engine, Answer]:
-        """:meth:`answer_with_engine` in a worker thread (in flight while it waits for one)."""
+        """:meth:`answer_with_engine` without blocking the event loop.
+
+        A cheap request (answered from the cache, or refused by the limits) is handled right
+        here: the hop to a worker thread would cost more than the answer. The engine runs in a
+        worker thread (the request is in flight while it waits for one).
+        """
         with self._in_flight():
-            return await asyncio.to_thread(self._answer, request, time.perf_counter())
+            began = time.perf_counter()
+            if self._cheap(request):
+                return self._answer(request, began)
+            return await asyncio.to_thread(self._answer, request, began)
+
+    def _key(self, request: Request) -> _CacheKey:
+        """The cache key of a request, its question and numbers checked against its limits."""
+        limits = request.limits
+        question = limits.question(request.question)
+        k, offset = limits.k(request.k), limits.offset(request.offset)
+        return question, k, offset, request.context
+
+    def _cheap(self, request: Request) -> bool:
+        """Whether the request needs no engine work: its answer is cached, or it is refused."""
+        try:
+            found = self.cache.get(self._key(request))
+        except BadInput:
+            return True
+        return found is not None and found[0] is self._engine
 
     @contextlib.contextmanager
     def _in_flight(self) -> Iterator[None]:
@@ -231,10 +254,8 @@ class Service:
         error: str | None = None
         outcome = "error"
         try:
-            limits = request.limits
-            question = limits.question(request.question)
-            k, offset = limits.k(request.k), limits.offset(request.offset)
-            key: _CacheKey = (question, k, offset, request.context)
+            key = self._key(request)
+            question, k, offset, _ = key
             found = self.cache.get(key)
             if found is not None and found[0] is engine:
                 answer, cached = found[1], True

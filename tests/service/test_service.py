@@ -124,3 +124,29 @@ def test_without_a_settings_file_the_cli_leaves_no_log(tmp_path: Path) -> None:
     write_corpus(tmp_path / "sources")
     assert run_cli("ask", QUESTION, cwd=tmp_path).returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "sources"]
+
+
+def test_only_engine_work_hops_to_a_worker_thread(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hops: list[str] = []
+    real = asyncio.to_thread
+
+    async def counting(func, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hops.append(func.__name__)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr("bot.service.service.asyncio.to_thread", counting)
+    request = Request(QUESTION, frontend="http", k=2)
+
+    async def scenario() -> None:
+        await service.ask(request)  # the engine: in a worker thread
+        await service.ask(request)  # from the cache: answered on the event loop
+        with pytest.raises(BadInput):
+            await service.ask(Request(QUESTION, frontend="http", k=0))  # refused on the loop
+
+    asyncio.run(scenario())
+    assert hops == ["_answer"]
+    assert _count(service, "newsbot_answer_cache_total", result="hit") == 1
+    assert _count(service, "newsbot_questions_total", frontend="http", outcome="rejected") == 1
+    service.close()
