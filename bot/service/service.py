@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -105,6 +106,9 @@ class Service:
         self._reindex_lock = asyncio.Lock()
         # Answers stay right while their engine is current: entries hold the engine that made them.
         self.cache: LruMap[_CacheKey, tuple[Engine, Answer]] = LruMap(cache_size)
+        # Engine work for the async front ends: one thread (started on first use) answers in
+        # turn; more threads would only contend for the interpreter lock.
+        self.answers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-answer")
         self.metrics = ServiceMetrics(self.index_info, lambda: self.question_log)
 
     @classmethod
@@ -220,7 +224,8 @@ class Service:
             began = time.perf_counter()
             if self._cheap(request):
                 return self._answer(request, began)
-            return await asyncio.to_thread(self._answer, request, began)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.answers, self._answer, request, began)
 
     def _key(self, request: Request) -> _CacheKey:
         """The cache key of a request, its question and numbers checked against its limits."""
@@ -328,9 +333,10 @@ class Service:
             return report
 
     def close(self) -> None:
-        """Flush and close the question log (blocking; see :meth:`aclose`)."""
+        """Finish the answers under way, flush and close the question log (blocking)."""
+        self.answers.shutdown(wait=True)
         self.question_log.close()
 
     async def aclose(self) -> None:
-        """Flush and close the question log without blocking the event loop."""
-        await asyncio.to_thread(self.question_log.close)
+        """:meth:`close` without blocking the event loop."""
+        await asyncio.to_thread(self.close)

@@ -16,7 +16,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -362,9 +361,8 @@ def test_repeated_questions_come_from_the_cache_until_a_reindex(
 def test_shutdown_finishes_requests_in_flight(service: Service, settings: Settings) -> None:
     async def scenario() -> tuple[list[int], bool]:
         loop = asyncio.get_running_loop()
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=2))
-        gate = threading.Event()
-        blockers = [loop.run_in_executor(None, gate.wait, 30) for _ in range(2)]
+        gate = threading.Event()  # holds the answer thread, so requests wait inside the service
+        blockers = [loop.run_in_executor(service.answers, gate.wait, 30)]
         runner = await start_http(service, settings, host="127.0.0.1", port=0, access_log=False)
         host, port = bound_address(runner)
         url = f"http://{host}:{port}/api/ask"

@@ -126,17 +126,17 @@ def test_without_a_settings_file_the_cli_leaves_no_log(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "sources"]
 
 
-def test_only_engine_work_hops_to_a_worker_thread(
+def test_only_engine_work_goes_to_the_answer_thread(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hops: list[str] = []
-    real = asyncio.to_thread
+    real = service.answers.submit
 
-    async def counting(func, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting(func, /, *args, **kwargs):  # type: ignore[no-untyped-def]
         hops.append(func.__name__)
-        return await real(func, *args, **kwargs)
+        return real(func, *args, **kwargs)
 
-    monkeypatch.setattr("bot.service.service.asyncio.to_thread", counting)
+    monkeypatch.setattr(service.answers, "submit", counting)
     request = Request(QUESTION, frontend="http", k=2)
 
     async def scenario() -> None:
