@@ -107,11 +107,10 @@ async def _http(workers: int, requests: int, folder: Path) -> tuple[float, float
     questions = [q.question for q in load_questions(ROOT / "eval" / "questions.yaml")]
     port = free_port()
     proc = _server(folder, workers, port)
-    url = f"http://127.0.0.1:{port}"
     try:
-        await wait_healthy(url, proc)
-        await fire(url, questions, 200, 50, distinct=True)
-        latencies, errors, seconds = await fire(url, questions, requests, 50, distinct=True)
+        await wait_healthy(port, proc)
+        await fire(port, questions, 200, 50, distinct=True)
+        latencies, errors, seconds = await fire(port, questions, requests, 50, distinct=True)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
