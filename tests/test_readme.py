@@ -28,31 +28,15 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert test in ci
 
 
-def test_the_example_answer_is_what_the_command_prints() -> None:
-    from tests.helpers import run_cli
+def test_every_command_example_is_what_the_command_prints() -> None:
+    """Each console block of newsbot commands is re-run; regenerate with the module's --write."""
+    from tests.readme_examples import blocks, generate
 
-    block = re.search(r'```text\n\$ python -m bot ask "(.+?)"\n(.*?)```', README, re.S)
-    assert block is not None
-    question, shown = block.groups()
-    result = run_cli("ask", question)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == shown
-
-
-def test_the_evaluation_table_has_the_columns_and_sets_the_command_prints() -> None:
-    """Not the numbers (they come from a real run): the layout and the reported sets."""
-    from bot.evaluation.runner import TRADEOFF_KNOB
-    from bot.evaluation.sets import REGISTRY, REPORT
-    from bot.evaluation.tables import BASELINE_LABEL, BEGIN, CURVE_HEADER, END, HEADER
-
-    block = README[README.index(BEGIN) + len(BEGIN) : README.index(END)].strip().splitlines()
-    table = block[: block.index("")]
-    assert table[0] == "| " + " | ".join(HEADER) + " |"
-    labels = [line.split(" | ")[0].removeprefix("| ") for line in table[2:]]
-    expected = []
-    for s in REGISTRY:
-        if s.purpose == REPORT:
-            expected += [s.title, BASELINE_LABEL] if s.name == "squad2" else [s.title]
-    assert labels == expected
-    curve = [line for line in block if line.startswith(f"| {TRADEOFF_KNOB} |")]
-    assert curve == ["| " + " | ".join((TRADEOFF_KNOB, *CURVE_HEADER)) + " |"]
+    assert len(blocks(README)) >= 6  # ask, ask --json, errors, batch, sources, outside the project
+    fresh = generate(README)
+    stale = [
+        (README[start:end].splitlines()[0], fresh_body)
+        for (start, end, _), (f_start, f_end, _) in zip(blocks(README), blocks(fresh), strict=True)
+        if README[start:end] != (fresh_body := fresh[f_start:f_end])
+    ]
+    assert not stale, "stale README examples; run `python -m tests.readme_examples --write`"

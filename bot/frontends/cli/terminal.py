@@ -63,7 +63,7 @@ def format_answer(answer: Answer) -> str:
 
 def heading(question: str) -> str:
     """The line that introduces each answer in batch output."""
-    return printable(f"Q: {question}")
+    return printable(f"Q: {question}".rstrip())
 
 
 def format_sources(sources: Sequence[SourceMeta]) -> str:

@@ -25,9 +25,9 @@ def opts(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def test_plain_batch_prints_each_question_as_a_heading_before_its_answer(opts: list[str]) -> None:
     result = run_cli(*opts, "ask", input="\n".join(QUESTIONS) + "\n")
     assert result.returncode == 2  # two lines were rejected
-    headings = [line for line in result.stdout.splitlines() if line.startswith("Q: ")]
-    assert headings == [f"Q: {q}" for q in QUESTIONS]
-    sections = result.stdout.split("Q: ")[1:]
+    headings = [line for line in result.stdout.splitlines() if line.startswith("Q:")]
+    assert headings == [f"Q: {q}".rstrip() for q in QUESTIONS]
+    sections = result.stdout.split("Q:")[1:]
     assert "Galuzin" in sections[0] and "error: the question is empty" in sections[1]
     assert "couldn't find" in sections[2] and "no searchable words" in sections[3]
     assert "17,000" in sections[4]
