@@ -7,6 +7,7 @@ count in /metrics, and ``python -m bot report`` lists the answers voted down wit
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +108,15 @@ def test_a_click_before_the_bot_hears_its_message_id_is_answered(
             assert response["message"]["content"] != EXPIRED, response
             if label == "👍":
                 assert response["message"]["content"] == "Thanks, noted: 👍."
-            else:
-                assert (
-                    "sources agree" in embed_of(response).get("footer", {}).get("text", "")
-                    or "\u25b6 " in embed_of(response)["description"]
+            elif label == "More":  # a new answer; "More" retires on the first once it is bound
+                assert re.search(r"quotes? 4", embed_of(response)["footer"]["text"])
+                first = inter["message"]["id"]
+                edited = await s.standin.wait_for_output(
+                    lambda o, first=first: o["kind"] == "edit" and o["message"]["id"] == first
                 )
+                assert buttons(edited["message"])["More"]["disabled"] is True
+            else:
+                assert "\u25b6 " in embed_of(response)["description"]
         await s.quiet(0.1)  # let the bot finish the answer whose response was held
         s.standin.assert_clean()
 

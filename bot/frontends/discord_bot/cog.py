@@ -259,11 +259,7 @@ class QuestionsCog(commands.Cog, name="Questions"):
         await self._answer_interaction(interaction, answer.question, view.context, offset, "more")
         if view.more_button is not None and not view.expired:
             view.more_button.disabled = True
-            if view.location is not None:
-                channel_id, message_id = view.location
-                channel = self.bot.get_partial_messageable(channel_id)
-                with contextlib.suppress(discord.HTTPException):
-                    await channel.get_partial_message(message_id).edit(view=view)
+            await view.refresh()
 
     async def show_passage(
         self, interaction: discord.Interaction, view: AnswerView, number: int

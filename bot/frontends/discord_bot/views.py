@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import discord
@@ -117,9 +117,12 @@ class ViewRegistry:
 
     def expire_later(self, view: ExpiringView) -> None:
         """Retire ``view`` now and disable its components on the message in a task."""
-        if not view.retire():
-            return
-        task = asyncio.get_running_loop().create_task(view.show_disabled())
+        if view.retire():
+            self.spawn(view.refresh())
+
+    def spawn(self, edit: Coroutine[Any, Any, None]) -> None:
+        """Run a message edit in a task that shutdown waits for."""
+        task = asyncio.get_running_loop().create_task(edit)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -143,6 +146,7 @@ class ExpiringView(discord.ui.View):
         self.client: discord.Client | None = None
         self.location: tuple[int, int] | None = None  # (channel id, message id)
         self.handlers: dict[str, Handler] = {}
+        self.stale = False  # changed before its message id was known: edit once bound
 
     def custom_id(self, kind: str, number: int | None = None) -> str:
         """A custom id naming this view and the component's kind (and number)."""
@@ -150,10 +154,12 @@ class ExpiringView(discord.ui.View):
         return f"{PREFIX}:{kind}:{self.token}{suffix}"
 
     def bind(self, client: discord.Client, channel_id: int, message_id: int | None) -> None:
-        """Remember the message carrying the view, to disable its components on expiry."""
+        """Remember the message carrying the view, to edit its components later."""
         self.client = client
         if message_id is not None:
             self.location = (channel_id, message_id)
+            if self.stale and self.registry is not None:
+                self.registry.spawn(self.refresh())
 
     def live(self) -> bool:
         """Whether clicks still work (not retired, lifetime not over)."""
@@ -187,16 +193,21 @@ class ExpiringView(discord.ui.View):
                 inner.disabled = True
         return True
 
-    async def show_disabled(self) -> None:
-        """Edit the message so its (retired) components show as disabled."""
-        if self.client is None or self.location is None or self.client.is_closed():
+    async def refresh(self) -> None:
+        """Edit the message to show the components as they are now (disabled, once retired);
+        a view not bound to its message yet is edited when it is."""
+        if self.location is None:
+            self.stale = True
+            return
+        self.stale = False
+        if self.client is None or self.client.is_closed():
             return
         channel_id, message_id = self.location
         message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
         try:
             await message.edit(view=self)
         except discord.HTTPException as exc:  # deleted message, lost access: nothing to disable
-            logger.info("could not disable the buttons of message %s: %s", message_id, exc)
+            logger.info("could not update the buttons of message %s: %s", message_id, exc)
 
     def add_button(
         self,
