@@ -65,10 +65,16 @@ def run_set(
         run.paragraphs = len(prepared.paragraphs)
         began = _lap(run.timings, "rank-bm25", began)
     if curve and chosen.tradeoff:
-        notify(f"{chosen.name}: the trade-off curve, {len(TRADEOFF_VALUES)} settings …")
-        run.curve = tradeoff(engine, prepared.questions, TRADEOFF_KNOB, TRADEOFF_VALUES)
+        values = tradeoff_values(engine.tuning)
+        notify(f"{chosen.name}: the trade-off curve, {len(values)} settings …")
+        run.curve = tradeoff(engine, prepared.questions, TRADEOFF_KNOB, values)
         _lap(run.timings, "curve", began)
     return run
+
+
+def tradeoff_values(tuning: Tuning) -> list[float]:
+    """The curve's settings: the fixed grid and the engine's own value, so its row is there."""
+    return sorted({*TRADEOFF_VALUES, tuning.setting(TRADEOFF_KNOB)})
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:

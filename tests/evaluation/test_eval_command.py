@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.pipeline.engine import Tuning
 from bot.evaluation.runner import TRADEOFF_KNOB
 from tests.helpers import run_cli, write_eval_workspace
 
@@ -49,6 +50,9 @@ def test_json_holds_figures_baseline_curve_and_timings(repo: Path) -> None:
     assert squad["rank_bm25"]["hit@3"] == 1.0 and squad["rank_bm25"]["questions"] == 3
     points = squad["tradeoff"]["points"]
     assert squad["tradeoff"]["knob"] == TRADEOFF_KNOB and len(points) >= 5
+    default = Tuning().setting(TRADEOFF_KNOB)
+    assert default in [p["value"] for p in points]  # the engine's own setting is on the curve
+    assert f"| {default:g} (default) |" in run_cli("eval", "--sets", "squad2", cwd=repo).stdout
     declined = [p["abstained_when_unanswerable"] for p in points]
     assert declined == sorted(declined)  # a stricter gate never declines fewer
     assert set(squad["seconds"]) >= {"prepare", "index", "ask", "rank-bm25", "curve"}
