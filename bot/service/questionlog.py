@@ -10,6 +10,7 @@ exactly, logged once per interval), never the service.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -50,18 +51,25 @@ def load_salt(log_path: Path | None) -> str:
     path = salt_path(log_path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        with contextlib.suppress(FileNotFoundError):
             value = path.read_text(encoding="utf-8").strip()
             if value:
                 return value
-            fd = os.open(path, os.O_WRONLY | os.O_TRUNC, 0o600)
-        value = secrets.token_hex(16)
+        # Written whole beside it, then linked into place: processes starting together (HTTP
+        # workers) never read a half-written salt, and all keep the one that was linked first.
+        fresh = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(value + "\n")
+            handle.write(secrets.token_hex(16) + "\n")
+        try:
+            os.link(fresh, path)
+        except FileExistsError:
+            if not path.read_text(encoding="utf-8").strip():  # an empty salt left by a crash
+                os.replace(fresh, path)
+        finally:
+            fresh.unlink(missing_ok=True)
         os.chmod(path, 0o600)
-        return value
+        return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         logger.warning(
             "question log: cannot keep a salt in %s (%s); user hashes will change on restart",

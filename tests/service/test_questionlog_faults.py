@@ -138,3 +138,29 @@ def test_a_full_queue_counts_every_refused_entry_and_says_so_once(
     assert handler.dropped == 3
     assert handler.queue.qsize() == 2
     assert len([r for r in caplog.records if "writer is behind" in r.getMessage()]) == 1
+
+
+SALT_READER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from bot.service.questionlog import load_salt
+
+    print(load_salt(Path(sys.argv[1])))
+    """
+)
+
+
+def test_processes_starting_together_share_one_salt(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "q.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("NEWSBOT_LOG_SALT", None)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SALT_READER, str(path)], stdout=subprocess.PIPE, env=env
+        )
+        for _ in range(6)
+    ]
+    salts = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert len(salts) == 1 and len(salts.pop()) == 32
+    assert sorted(p.name for p in path.parent.iterdir()) == ["q.jsonl.salt"]
