@@ -208,6 +208,8 @@ async def bench(args: argparse.Namespace) -> int:
             failed += bad
         ceiling = in_process_ceiling(args.sources, Path(tmp) / "w1" / "index", questions)
     print(machine_description())
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"Load average at the end (1, 5, 15 min): {load} on {cores()} cores.")
     print(
         f"\nGET /api/ask x {args.requests} per scenario, {args.concurrency} concurrent keep-alive "
         f"connections, {len(questions)} questions from {args.questions.name}, "
