@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from bot.core.tokenizer import tokenize
@@ -25,7 +26,9 @@ class Synonyms:
     def expand(self, terms: list[str]) -> dict[str, set[str]]:
         """For each query term in a phrase of a group, the terms of the group's other phrases."""
         related: dict[str, set[str]] = {}
-        for group in self.groups:
+        by_term = self.by_term
+        wanted = sorted({g for t in terms for g in by_term.get(t, ())})
+        for group in (self.groups[g] for g in wanted):
             hits = [phrase for phrase in group if _contains(terms, phrase)]
             if not hits:
                 continue
@@ -34,6 +37,16 @@ class Synonyms:
                 for term in phrase:
                     related.setdefault(term, set()).update(others - set(terms))
         return {term: extra for term, extra in related.items() if extra}
+
+    @cached_property
+    def by_term(self) -> dict[str, tuple[int, ...]]:
+        """Term → the groups with a phrase holding it (built once): a question checks only those."""
+        found: dict[str, set[int]] = {}
+        for number, group in enumerate(self.groups):
+            for phrase in group:
+                for term in phrase:
+                    found.setdefault(term, set()).add(number)
+        return {t: tuple(sorted(g)) for t, g in found.items()}
 
 
 def _contains(terms: list[str], phrase: tuple[str, ...]) -> bool:

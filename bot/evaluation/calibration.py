@@ -3,10 +3,10 @@
 ``python -m bot.evaluation.calibration [--shared ../shared]`` asks every question of the
 calibration sets (chat, BBC archive, SQuAD 2.0's calibration sample, disjoint from the reported
 one), records the answerability signals of each, fits a logistic regression with NumPy
-(Newton's method, a small L2 penalty; each set weighs the same, and within a set the answerable
-and unanswerable questions weigh the same), picks the probability threshold that maximises the
-mean abstention accuracy over the sets, and writes the coefficients with these notes to
-``bot/core/pipeline/answerability.json``.
+(Newton's method, a small L2 penalty; each set weighs the same, shared by its questions), picks
+the probability threshold with the best mean abstention accuracy over the sets among those that
+still answer 80% of each set's answerable questions, and writes the coefficients with these
+notes to ``bot/core/pipeline/answerability.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bot.core.pipeline.answerability import FEATURES, MODEL_PATH, AnswerabilityS
 from bot.evaluation.sets import CALIBRATION, REGISTRY, Workspace
 
 L2 = 0.01  # penalty on the coefficients (not the intercept), per unit of total sample weight
+MIN_ANSWERED = 0.8  # a bot declining more than 1 in 5 answerable questions is no use
 
 
 def collect(ws: Workspace) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -68,13 +69,15 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 50) -> np.ndar
 
 
 def choose_threshold(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
-    """The threshold with the best mean (over sets) abstention accuracy, and that accuracy."""
-    best = (0.5, -1.0)
+    """The threshold with the best mean (over sets) abstention accuracy, and that accuracy,
+    among those that still answer ``MIN_ANSWERED`` of every set's answerable questions."""
+    best = (0.05, -1.0)
     for threshold in np.round(np.arange(0.05, 0.951, 0.01), 2):
         answered = p >= threshold
-        accuracy = np.mean(
-            [np.mean(answered[groups == g] == (y[groups == g] == 1)) for g in np.unique(groups)]
-        )
+        sets = [groups == g for g in np.unique(groups)]
+        if min(answered[s & (y == 1)].mean() for s in sets if (s & (y == 1)).any()) < MIN_ANSWERED:
+            continue
+        accuracy = np.mean([np.mean(answered[s] == (y[s] == 1)) for s in sets])
         if accuracy > best[1] + 1e-12:
             best = (float(threshold), float(accuracy))
     return best
@@ -111,8 +114,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "how": (
             "logistic regression fitted by python -m bot.evaluation.calibration on the "
             "calibration sets only; each set weighs the same, answerable and unanswerable "
-            f"halves of a set weigh the same; L2 {L2}; threshold = best mean abstention "
-            "accuracy over the sets"
+            f"questions of a set weigh the same; L2 {L2}; threshold = best mean abstention "
+            f"accuracy over the sets answering at least {MIN_ANSWERED} of each set's answerable"
         ),
         "fitted_on": per_set,
         "mean_abstention_accuracy": round(accuracy, 3),

@@ -53,20 +53,21 @@ def diversify(
         settings.duplicate_similarity,
     )
     remaining = list(rows)
+    source, score = sources.tolist(), scores.tolist()  # plain lists: cheap to index in the loop
     chosen: list[Choice] = []
     quoted: set[int] = set()
     while remaining and len(chosen) < limit:
-        floor = settings.near * scores[remaining[0]]
+        floor = settings.near * score[remaining[0]]
         pick = next(
-            (r for r in remaining if sources[r] not in quoted and scores[r] >= floor),
+            (r for r in remaining if source[r] not in quoted and score[r] >= floor),
             remaining[0],
         )
         remaining.remove(pick)
         twin = next((c for c in chosen if similarity[c.row, pick] >= limits[c.row, pick]), None)
         if twin is None:
             chosen.append(Choice(pick))
-            quoted.add(int(sources[pick]))
-        elif sources[pick] not in {sources[r] for r in (twin.row, *twin.also)}:
+            quoted.add(source[pick])
+        elif source[pick] not in {source[r] for r in (twin.row, *twin.also)}:
             twin.also.append(pick)
     return chosen
 

@@ -127,6 +127,7 @@ class Engine:
         began = time.perf_counter()
         backend, settings = self.backend, self.tuning.diversify
         asked, evidence, scores, verdict, timings = self._judged(question, context)
+        judged = time.perf_counter()
         sources = backend.source_of(evidence.passages)
         similarity = similarities(evidence, backend) if verdict.relevant else np.zeros((0, 0))
         kinds = np.array([backend.kind(int(p)) == "body" for p in evidence.passages], dtype=int)
@@ -137,14 +138,14 @@ class Engine:
         shown = {c.row for c in page} | {r for c in chosen for r in c.also}
         others = [r for r in verdict.relevant if r not in shown]
         note_agreement(page, others, sources, similarity, settings)
-        highlight = np.array(
-            [i for t in asked.highlight if (i := backend.term_id(t)) is not None], dtype=np.int32
-        )
+        diversified = time.perf_counter()
         quotes = tuple(
-            quote(c.row, float(scores[c.row]), evidence, asked, backend, c.also, highlight)
-            for c in page
+            quote(c.row, float(scores[c.row]), evidence, asked, backend, c.also) for c in page
         )
-        timings["total_ms"] = (time.perf_counter() - began) * 1000
+        done = time.perf_counter()
+        timings["diversify_ms"] = (diversified - judged) * 1000
+        timings["quote_ms"] = (done - diversified) * 1000
+        timings["total_ms"] = (done - began) * 1000
         return Answer(
             question=asked.text,
             answered=bool(quotes),
@@ -174,7 +175,7 @@ class Engine:
         found = retrieve(asked, backend, tuning.retrieve)
         searched = time.perf_counter()
         weights = concept_weights(asked, backend)
-        evidence = gather(asked, found.passages, weights, backend)
+        evidence = gather(asked, found.passages, weights, backend, tuning.rerank.detail)
         ranked = rerank(asked.text, found.scores, evidence, tuning.rerank, self.semantic)
         evidence = evidence.take(ranked.order)
         matched = time.perf_counter()

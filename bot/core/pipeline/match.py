@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class Evidence:
     """Per candidate (rows, in candidate order): what of the question it contains, and where."""
 
     passages: np.ndarray
-    tokens: tuple[PassageTokens, ...]
+    tokens: tuple[PassageTokens | None, ...]  # None for rows not read sentence by sentence
     presence: np.ndarray  # candidates × concepts: the passage contains the concept (or a synonym)
     weights: np.ndarray  # concept weights (idf; background rarity for words no passage has)
     best_sentence: np.ndarray  # index of each passage's best sentence, -1 when nothing matched
@@ -34,7 +35,7 @@ class Evidence:
     proximity: np.ndarray  # 1 when the best sentence's matched words are adjacent, → 0 apart
     typed: np.ndarray  # the best sentence holds a word of the asked-for answer type
 
-    @property
+    @cached_property
     def coverage(self) -> np.ndarray:
         """Share of the question's concept weight each candidate contains."""
         total = float(self.weights.sum())
@@ -44,7 +45,7 @@ class Evidence:
         """The same evidence with its rows in ``order``."""
         return Evidence(
             passages=self.passages[order],
-            tokens=tuple(self.tokens[int(i)] for i in order),
+            tokens=tuple(self.tokens[i] for i in order.tolist()),
             presence=self.presence[order],
             weights=self.weights,
             best_sentence=self.best_sentence[order],
@@ -54,31 +55,34 @@ class Evidence:
         )
 
     def best_span(self, row: int) -> tuple[int, int] | None:
-        """The character span of a candidate's best sentence."""
+        """The character span of a candidate's best sentence (rows read sentence by sentence)."""
         sentence = int(self.best_sentence[row])
-        if sentence < 0:
+        tokens = self.tokens[row]
+        if sentence < 0 or tokens is None:
             return None
-        start, end = self.tokens[row].sentences[sentence]
+        start, end = tokens.sentences[sentence]
         return int(start), int(end)
 
 
 def concept_weights(question: Question, backend: Retrieval) -> np.ndarray:
     """Each concept's weight: its idf, or for a word no passage contains, its background rarity.
 
-        The background weight is the idf the word would have if it occurred in passages as often as
-        in English at large (wordfreq): a rare name weighs like the rarest terms of the index, a
-        common word ("best", "latest") little. Capped at the idf of a term in half a passage: rarer
+    The background weight is the idf the word would have if it occurred in passages as often as
+    in English at large (wordfreq): a rare name weighs like the rarest terms of the index, a
+    common word ("best", "latest") little. Capped at the idf of a term in half a passage: rarer
     than anything the index holds.
     """
     largest = math.log((max(backend.size, 1) + 1) / 0.5)  # rarer than any index term
-    weights = np.zeros(len(question.concepts))
-    for k, concept in enumerate(question.concepts):
-        tid = backend.term_id(concept.term)
-        if tid is not None:
-            weights[k] = float(backend.idf(np.array([tid]))[0])
-        else:
-            weights[k] = min(largest, background_idf(concept.surface, backend.average_length))
-    return weights
+    known = [c.term_id for c in question.concepts if c.term_id is not None]
+    idf = iter(backend.idf(np.array(known, dtype=np.int64)) if known else ())
+    return np.array(
+        [
+            float(next(idf))
+            if c.term_id is not None
+            else min(largest, background_idf(c.surface, backend.average_length))
+            for c in question.concepts
+        ]
+    )
 
 
 def background_idf(word: str, length: float) -> float:
@@ -88,16 +92,9 @@ def background_idf(word: str, length: float) -> float:
     return -math.log(present) if present > 0 else math.inf
 
 
-def concept_lookup(question: Question, backend: Retrieval) -> tuple[np.ndarray, np.ndarray]:
+def concept_lookup(question: Question) -> tuple[np.ndarray, np.ndarray]:
     """Sorted term ids of every concept's alternatives, and the concept each one stands for."""
-    pairs = sorted(
-        {
-            (tid, k)
-            for k, concept in enumerate(question.concepts)
-            for alt in concept.alternatives
-            if (tid := backend.term_id(alt)) is not None
-        }
-    )
+    pairs = sorted({(tid, k) for k, c in enumerate(question.concepts) for tid in c.alternative_ids})
     ids = np.array([tid for tid, _ in pairs], dtype=np.int64)
     kept = np.ones(len(ids), dtype=bool)  # a term in two concepts counts for the first
     kept[1:] = ids[1:] != ids[:-1]
@@ -106,40 +103,70 @@ def concept_lookup(question: Question, backend: Retrieval) -> tuple[np.ndarray, 
 
 
 def gather(
-    question: Question, passages: np.ndarray, weights: np.ndarray, backend: Retrieval
+    question: Question,
+    passages: np.ndarray,
+    weights: np.ndarray,
+    backend: Retrieval,
+    detail: int | None = None,
 ) -> Evidence:
-    """The evidence for every candidate passage, from its cached forward vector."""
-    tokens = tuple(backend.tokens(int(p)) for p in passages)
+    """The evidence for the candidates: which concepts each holds (from the stored forward
+    vectors, all candidates), and sentence by sentence for the first ``detail`` (all if None).
+    """
+    n, k = len(passages), len(question.concepts)
+    lookup, concept_of = concept_lookup(question)
+    presence = np.zeros((n, k), dtype=bool)
+    if n and len(lookup):
+        indptr, ids, _ = backend.forward(passages)
+        row = np.repeat(np.arange(n), np.diff(indptr))
+        hit, concept = _match(ids, lookup, concept_of)
+        presence[row[hit], concept[hit]] = True
+    shown = n if detail is None else min(detail, n)
+    read = tuple(map(backend.tokens, passages[:shown].tolist()))
+    tokens = read + (None,) * (n - shown)
+    best = np.full(n, -1, dtype=np.int64)
+    sentence_coverage, proximity, typed = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
+    if shown and len(lookup):
+        sentences = _sentences(question, read, weights, lookup, concept_of)
+        best[:shown], sentence_coverage[:shown], proximity[:shown], typed[:shown] = sentences
+    return Evidence(passages, tokens, presence, weights, best, sentence_coverage, proximity, typed)
+
+
+def _match(
+    ids: np.ndarray, lookup: np.ndarray, concept_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each term id: whether it is one of the question's, and which concept it stands for."""
+    at = np.minimum(np.searchsorted(lookup, ids), len(lookup) - 1)
+    return lookup[at] == ids, concept_of[at]
+
+
+def _sentences(
+    question: Question,
+    tokens: tuple[PassageTokens, ...],
+    weights: np.ndarray,
+    lookup: np.ndarray,
+    concept_of: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Best sentence, its coverage, proximity and answer type of each passage, all at once."""
     n, k = len(tokens), len(question.concepts)
     lengths = np.array([len(t.ids) for t in tokens], dtype=np.int64)
     counts = np.array([len(t.sentences) for t in tokens], dtype=np.int64)
-    first_sentence = np.concatenate(([0], np.cumsum(counts)))
-    if n == 0:
-        empty = np.zeros(0)
-        return Evidence(passages, (), np.zeros((0, k), bool), weights, empty, empty, empty, empty)
+    first_sentence = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=first_sentence[1:])
     ids = np.concatenate([t.ids for t in tokens])
     row = np.repeat(np.arange(n), lengths)
     sentence = np.concatenate([t.sentence for t in tokens]) + first_sentence[row]
     flags = np.concatenate([t.flags for t in tokens])
-    lookup, concept_of = concept_lookup(question, backend)
-    at = np.minimum(np.searchsorted(lookup, ids), max(len(lookup) - 1, 0))
-    hit = lookup[at] == ids if len(lookup) else np.zeros(len(ids), bool)
-    concept = concept_of[at] if len(lookup) else np.zeros(len(ids), np.int64)
-    presence = np.zeros((n, k), dtype=bool)
-    presence[row[hit], concept[hit]] = True
+    hit, concept = _match(ids, lookup, concept_of)
     by_sentence = np.zeros((int(first_sentence[-1]), k), dtype=bool)
     by_sentence[sentence[hit], concept[hit]] = True
     value = by_sentence @ weights
     sentence_row = np.repeat(np.arange(n), counts)
     top = np.maximum.reduceat(value, first_sentence[:-1])
     is_top = value >= top[sentence_row] - 1e-9
-    first_top = np.flatnonzero(is_top)
-    rows_of_top, where = np.unique(sentence_row[first_top], return_index=True)
-    best = np.full(n, -1, dtype=np.int64)
-    best[rows_of_top] = first_top[where]
+    position = np.where(is_top, np.arange(len(value)), len(value))  # first top sentence per row
+    best = np.minimum.reduceat(position, first_sentence[:-1])
     best[top <= 1e-9] = -1
     total = float(weights.sum()) or 1.0
-    sentence_coverage = np.where(best >= 0, top / total, 0.0)
     in_best = sentence == best[row]
     proximity = _proximity(row, hit & in_best, concept, n)
     wanted = TYPE_FLAGS.get(question.answer_type or "", 0)
@@ -147,25 +174,28 @@ def gather(
     if wanted:
         typed[row[in_best & ~hit & ((flags & wanted) != 0)]] = True
     local_best = np.where(best >= 0, best - first_sentence[:-1], -1)
-    return Evidence(
-        passages, tokens, presence, weights, local_best, sentence_coverage, proximity, typed
-    )
+    return local_best, np.where(best >= 0, top / total, 0.0), proximity, typed
 
 
 def _proximity(row: np.ndarray, matched: np.ndarray, concept: np.ndarray, n: int) -> np.ndarray:
     """(distinct matched concepts − 1) / (token span − 1) per candidate; 0 below two concepts."""
-    positions = np.flatnonzero(matched)
+    positions = np.flatnonzero(matched)  # ascending, so each candidate's run is contiguous
+    proximity = np.zeros(n)
+    if not len(positions):
+        return proximity
     rows = row[positions]
-    low = np.full(n, np.iinfo(np.int64).max)
-    high = np.full(n, -1)
-    np.minimum.at(low, rows, positions)
-    np.maximum.at(high, rows, positions)
-    distinct = np.zeros(n)
+    starts = np.ones(len(rows), dtype=bool)
+    starts[1:] = rows[1:] != rows[:-1]
+    first = np.flatnonzero(starts)
+    last = np.empty_like(first)
+    last[:-1] = first[1:] - 1
+    last[-1] = len(positions) - 1
     width = int(concept.max(initial=0)) + 1
-    pairs = np.unique(rows * width + concept[positions])
-    np.add.at(distinct, pairs // width, 1)
-    span = np.maximum(high - low, 1)
-    return np.where(distinct >= 2, (distinct - 1) / span, 0.0)
+    distinct = np.bincount(np.unique(rows * width + concept[positions]) // width, minlength=n)
+    span = np.maximum(positions[last] - positions[first], 1)
+    owners = rows[first]
+    proximity[owners] = np.where(distinct[owners] >= 2, (distinct[owners] - 1) / span, 0.0)
+    return proximity
 
 
 def similarities(evidence: Evidence, backend: Retrieval) -> np.ndarray:

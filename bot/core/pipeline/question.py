@@ -15,6 +15,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -63,7 +64,8 @@ class QuestionSettings:
 
     synonym_weight: float = 0.5  # query weight of a term added by the synonyms file
     context_weight: float = 0.3  # query weight of a term from the earlier question (follow-ups)
-    question_word_weight: float = 0.25  # query weight of a question/discourse word
+    question_word_weight: float = 0.0  # query weight of a question word (0: not searched;
+    # 0.25 scored the same on the calibration sets and reads long posting lists)
     common_zipf: float = 3.0  # wordfreq Zipf frequency from which a word is common English
     max_edits_short: int = 1  # edits allowed to correct a word of 5–7 letters
     max_edits_long: int = 2  # … of 8 letters or more (shorter words are never corrected)
@@ -76,7 +78,13 @@ class Concept:
     term: str
     surface: str
     alternatives: frozenset[str]
-    known: bool  # whether any passage contains the term
+    term_id: int | None  # None when no passage contains the term
+    alternative_ids: tuple[int, ...]  # ids of the term and its synonyms that passages contain
+
+    @property
+    def known(self) -> bool:
+        """Whether any passage contains the term."""
+        return self.term_id is not None
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,9 @@ class Question:
     text: str
     concepts: tuple[Concept, ...]
     query: dict[str, float]  # term → weight for the search
+    query_ids: dict[int, float]  # the same for the terms passages contain, by term id
     highlight: frozenset[str]  # terms to mark in quotes
+    highlight_ids: np.ndarray
     cue_words: tuple[str, ...]
     answer_type: str | None
     corrections: tuple[Correction, ...]
@@ -140,10 +150,17 @@ def understand(
     cues = tuple(dict.fromkeys(t for t, _ in tokens if t in QUESTION_WORDS))
     if not content:  # nothing but question words: they are what there is to look for
         content, cues = tokens, ()
+    ids: dict[str, int | None] = {}
+
+    def term_id(term: str) -> int | None:
+        if term not in ids:
+            ids[term] = backend.term_id(term)
+        return ids[term]
+
     corrections: list[Correction] = []
     words: list[tuple[str, str]] = []
     for term, surface in content:
-        fixed = correct(term, surface, backend, settings) if backend.term_id(term) is None else None
+        fixed = correct(term, surface, backend, settings) if term_id(term) is None else None
         if fixed is not None:
             corrections.append(Correction(surface.casefold(), fixed[1]))
             term = fixed[0]
@@ -151,7 +168,7 @@ def understand(
     terms = [t for t, _ in words]
     related = synonyms.expand(terms)
     query: dict[str, float] = dict(Counter(terms))
-    for term in cues:
+    for term in cues if settings.question_word_weight else ():
         query.setdefault(term, settings.question_word_weight)
     for extra in related.values():
         for term in extra:
@@ -162,15 +179,19 @@ def understand(
     first: dict[str, str] = {}
     for term, surface in words:
         first.setdefault(term, surface)
-    concepts = tuple(
-        Concept(t, s, frozenset({t} | related.get(t, set())), backend.term_id(t) is not None)
-        for t, s in first.items()
-    )
+    concepts = []
+    for term, surface in first.items():
+        alternatives = frozenset({term} | related.get(term, set()))
+        alternative_ids = tuple(i for a in sorted(alternatives) if (i := term_id(a)) is not None)
+        concepts.append(Concept(term, surface, alternatives, term_id(term), alternative_ids))
+    highlight = frozenset((set(query) - context_terms - set(cues)) | set(terms))
     return Question(
         text=question,
-        concepts=concepts,
+        concepts=tuple(concepts),
         query=query,
-        highlight=frozenset((set(query) - context_terms - set(cues)) | set(terms)),
+        query_ids={i: w for t, w in query.items() if (i := term_id(t)) is not None},
+        highlight=highlight,
+        highlight_ids=np.array([i for t in highlight if (i := term_id(t)) is not None], np.int32),
         cue_words=cues,
         answer_type=answer_type(question),
         corrections=tuple(dict.fromkeys(corrections)),
@@ -200,10 +221,9 @@ def correct(
     from rapidfuzz.distance import Levenshtein
 
     edits = settings.max_edits_short if len(word) < 8 else settings.max_edits_long
-    found = process.extract(
-        term, backend.vocabulary(), scorer=Levenshtein.distance, score_cutoff=edits, limit=20
-    )
-    found = [(choice, distance) for choice, distance, _ in found if choice.isalpha()]
+    near = _near_in_length(backend, len(term), edits)
+    found = process.extract(term, near, scorer=Levenshtein.distance, score_cutoff=edits, limit=20)
+    found = [(choice, distance) for choice, distance, _ in found]
     if not found:
         return None
     ids = [backend.term_id(choice) for choice, _ in found]
@@ -211,6 +231,23 @@ def correct(
     best = min(range(len(found)), key=lambda i: (found[i][1], -int(frequency[i]), found[i][0]))
     choice = found[best][0]
     return choice, surface_form(choice, backend) or choice
+
+
+_BUCKETS: WeakKeyDictionary[Retrieval, dict[tuple[int, int], list[str]]] = WeakKeyDictionary()
+
+
+def _near_in_length(backend: Retrieval, length: int, edits: int) -> list[str]:
+    """The backend's alphabetic terms within ``edits`` of ``length`` letters (cached)."""
+    buckets = _BUCKETS.setdefault(backend, {})
+    if not buckets:
+        for term in backend.vocabulary():
+            if term.isalpha():
+                buckets.setdefault((len(term), 0), []).append(term)
+    key = (length, edits)
+    if key not in buckets:
+        sizes = range(length - edits, length + edits + 1)
+        buckets[key] = [t for size in sizes for t in buckets.get((size, 0), ())]
+    return buckets[key]
 
 
 def surface_form(term: str, backend: Retrieval) -> str | None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from bot.core.answer import Quote
 from bot.core.backend import Retrieval
-from bot.core.pipeline.match import Evidence
+from bot.core.pipeline.match import Evidence, gather
 from bot.core.pipeline.question import Question
 
 
@@ -17,13 +17,17 @@ def quote(
     question: Question,
     backend: Retrieval,
     also: list[int],
-    highlight_ids: np.ndarray,
 ) -> Quote:
     """One quote: the passage's text, where it lies in its source, what to mark in it."""
     passage = int(evidence.passages[row])
-    tokens = evidence.tokens[row]
-    marked = np.isin(tokens.ids, highlight_ids)
-    best = evidence.best_span(row)
+    also_reported_by = tuple(backend.source(int(evidence.passages[r])) for r in also)
+    own = evidence, row
+    if evidence.tokens[row] is None:  # not read sentence by sentence yet: read it now
+        own = gather(question, evidence.passages[row : row + 1], evidence.weights, backend), 0
+    tokens = own[0].tokens[own[1]]
+    assert tokens is not None
+    marked = np.isin(tokens.ids, question.highlight_ids)
+    best = own[0].best_span(own[1])
     return Quote(
         passage_id=passage,
         text=backend.text(passage),
@@ -36,5 +40,5 @@ def quote(
             for s, e in zip(tokens.starts[marked], tokens.ends[marked], strict=True)
         ),
         best=(best,) if best else (),
-        also_reported_by=tuple(backend.source(int(evidence.passages[r])) for r in also),
+        also_reported_by=also_reported_by,
     )

@@ -30,6 +30,7 @@ class RerankSettings:
     proximity_weight: float = 0.1  # chosen on the calibration sets' hit@3 (0, 0.1, 0.3)
     type_weight: float = 0.1  # likewise
     semantic_weight: float = 0.0  # for the lead to set when a scorer is wired in
+    detail: int = 10  # candidates read sentence by sentence for these signals (BM25's best)
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,7 @@ class Candidates:
 
 def retrieve(question: Question, backend: Retrieval, settings: RetrieveSettings) -> Candidates:
     """The ``pool`` best passages containing a query term (terms no passage has are skipped)."""
-    terms: dict[int, float] = {}
-    for term, weight in question.query.items():
-        tid = backend.term_id(term)
-        if tid is not None:
-            terms[tid] = weight
+    terms = question.query_ids
     if not terms:
         return Candidates(np.zeros(0, dtype=np.int64), np.zeros(0))
     passages, scores = backend.search(terms, settings.pool, dict(settings.kind_weight))

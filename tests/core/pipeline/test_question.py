@@ -22,7 +22,14 @@ def test_question_words_are_cues_not_content(engine: Engine) -> None:
     asked = _read(engine, "name of the russian ambassador, what did he say")
     assert "name" in asked.cue_words and "say" in asked.cue_words
     assert asked.terms == ("russian", "ambassador")
-    assert asked.query["say"] < asked.query["ambassador"]  # searched, but weighing little
+    assert "say" not in asked.query  # not searched by default
+    weighted = understand(
+        "what did the ambassador say",
+        engine.backend,
+        engine.synonyms,
+        QuestionSettings(question_word_weight=0.25),
+    )
+    assert weighted.query["say"] == 0.25 < weighted.query["ambassador"]
 
 
 def test_a_question_of_only_question_words_searches_for_them(engine: Engine) -> None:
