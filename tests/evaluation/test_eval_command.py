@@ -147,3 +147,23 @@ def test_update_writes_the_table_between_the_markers(repo: Path) -> None:
     target.write_text("no markers\n")
     bad = run_cli("eval", "--sets", "own", "--update", "NOTES.md", cwd=repo)
     assert bad.returncode == 2 and "markers" in bad.stderr and target.read_text() == "no markers\n"
+
+
+def test_calibrate_scores_each_threshold_of_one_file(repo: Path) -> None:
+    from bot.evaluation.scoring import THRESHOLDS
+
+    result = run_cli("eval", "--questions", "eval/questions.yaml", "--calibrate", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["threshold", "abst", "hit@3", "answered", "abstained"]
+    assert [float(r.split()[0]) for r in rows] == list(THRESHOLDS)
+
+
+def test_sweep_compares_every_bm25_setting(repo: Path) -> None:
+    from bot.core.bm25 import VARIANTS
+
+    result = run_cli("eval", "--questions", "eval/questions.yaml", "--sweep", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["variant", "k1", "b", "hit@1", "hit@3", "MRR", "abst"]
+    assert len(rows) == len(VARIANTS) * 9 and {r.split()[0] for r in rows} == set(VARIANTS)
