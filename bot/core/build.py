@@ -48,15 +48,8 @@ from bot.core.manifest import (
     stamp,
 )
 from bot.core.passages import split_source
-from bot.core.sources import (
-    BLOCK_KINDS,
-    Problem,
-    SourcesError,
-    read_file,
-    scan_sources,
-    source_base,
-    source_files,
-)
+from bot.core.source_files import Problem, SourcesError, scan_sources, source_base, source_files
+from bot.core.sources import BLOCK_KINDS, read_file
 from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.core.vocabulary import encode_vocabulary
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.bm25 import VARIANTS, BM25Params
-from bot.core.sources import file_sha256, source_base, source_files
+from bot.core.source_files import file_sha256, source_base, source_files
 from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.errors import CorpusError
 

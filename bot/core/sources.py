@@ -8,10 +8,6 @@ collected per file, never raised past the loader: a bad file is reported and ski
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import hashlib
-import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,15 +16,14 @@ from typing import Any
 
 import yaml
 
-from bot.errors import CorpusError
+from bot.core.source_files import Problem, scan_sources, source_base
 
-SUFFIXES = (".md", ".txt", ".html", ".htm", ".jsonl")
 # Kinds of text a ``::: kind`` fenced block may hold; everything outside a fence is "body".
 BLOCK_KINDS = ("body", "caption", "references", "note", "byline")
 META_FIELDS = ("title", "outlet", "author", "date", "url", "language")
 EXTRA_FIELDS = ("seed", "section", "date_note", "keywords", "pages", "identifier")
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
-_BAD_DATE = "date {!r} is not YYYY, YYYY-MM or YYYY-MM-DD, so the date stays unknown"
+BAD_DATE = "date {!r} is not YYYY, YYYY-MM or YYYY-MM-DD, so the date stays unknown"
 _HEADING = re.compile(r"#{1,6}\s+(\S.*)")
 
 
@@ -90,24 +85,6 @@ class Source:
     blocks: tuple[Block, ...]
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong with one source file. Errors skip the file; warnings don't."""
-
-    path: str
-    message: str
-    line: int | None = None
-    error: bool = True
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{'error' if self.error else 'warning'}: {where}: {self.message}"
-
-
-class SourcesError(CorpusError):
-    """The sources directory as a whole is unusable (missing, empty, not a directory)."""
-
-
 class _FormatError(Exception):
     def __init__(self, line: int | None, message: str) -> None:
         super().__init__(message)
@@ -138,107 +115,6 @@ def valid_date(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def source_base(root: Path) -> Path:
-    """The folder source paths and ids are relative to: ``root`` itself, or a file's folder."""
-    return root if root.is_dir() else root.parent
-
-
-def source_files(root: Path) -> list[Path]:
-    """The article files under ``root`` (a folder, or one file) in a stable order."""
-    return scan_sources(root)[0]
-
-
-def scan_sources(root: Path) -> tuple[list[Path], list[Problem]]:
-    """The article files under ``root``, and what was passed over there, each with the reason.
-
-    Folder symlinks are followed once (a loop back into a visited folder is reported, not
-    walked); hidden files and folders are ignored. Skips are warnings: they leave nothing out
-    that could have been read.
-    """
-    if not root.exists():
-        raise SourcesError(f"sources not found: {root}")
-    if root.is_file():
-        if root.suffix.lower() not in SUFFIXES:
-            raise SourcesError(f"{root}: not a sources folder or a {'/'.join(SUFFIXES)} file")
-        return [root], []
-    found: list[Path] = []
-    skipped: list[Problem] = []
-    _walk(root, root, {_identity(root)}, found, skipped)
-    found.sort()
-    return found, sorted(skipped, key=lambda p: p.path)
-
-
-def _identity(folder: Path) -> tuple[int, int]:
-    stat = folder.stat()
-    return stat.st_dev, stat.st_ino
-
-
-def _walk(
-    folder: Path, root: Path, seen: set[tuple[int, int]], found: list[Path], skipped: list[Problem]
-) -> None:
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError as exc:
-        rel = folder.relative_to(root).as_posix()
-        skipped.append(_skip(rel, f"cannot list the folder ({exc.strerror})"))
-        return
-    for path in entries:
-        if path.name.startswith("."):
-            continue
-        rel = path.relative_to(root).as_posix()
-        why = _unusable(path)
-        if why:
-            skipped.append(_skip(rel, why))
-        elif path.is_dir():
-            identity = _identity(path)
-            if identity in seen:
-                skipped.append(_skip(rel, "a symbolic link loop"))
-            else:
-                _walk(path, root, seen | {identity}, found, skipped)
-        elif not path.is_file():
-            skipped.append(_skip(rel, "not a regular file (a pipe, socket or device)"))
-        elif path.suffix.lower() in SUFFIXES:
-            found.append(path)
-        else:
-            kind = f"{path.suffix} files are" if path.suffix else "files without an extension are"
-            skipped.append(_skip(rel, f"{kind} not read (use {', '.join(SUFFIXES)})"))
-
-
-def _skip(rel: str, why: str) -> Problem:
-    return Problem(rel, f"skipped: {why}", None, False)
-
-
-def _unusable(path: Path) -> str | None:
-    """Why a folder entry cannot be followed (a broken or looping symlink), or None."""
-    if not path.is_symlink():
-        return None
-    try:
-        path.stat()
-    except FileNotFoundError:
-        return f"a broken symbolic link (to {os.readlink(path)})"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "a symbolic link loop"
-        return f"cannot follow the symbolic link ({exc.strerror})"
-    return None
-
-
-def file_sha256(path: Path) -> str | None:
-    """Content hash of a file, used to tell whether the index is stale; None if unreadable.
-
-    An unreadable file is reported (and skipped) when the sources are read, like a malformed one;
-    hashing it must not fail every question first.
-    """
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 def read_source(path: Path, root: Path) -> tuple[Source | None, list[Problem]]:
@@ -276,7 +152,9 @@ def read_file(
     """
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        yield from _read_jsonl(path, base, at)
+        from bot.core.jsonl_source import read_jsonl
+
+        yield from read_jsonl(path, base, at)
     elif suffix in (".html", ".htm"):
         from bot.core.html_source import read_html
 
@@ -320,56 +198,6 @@ def plain_source(meta: SourceMeta, text: str) -> Source | None:
     """A source whose text has no markup: paragraphs separated by blank lines."""
     blocks = tuple(_blocks(text, 0, 1, plain=True))
     return Source(meta, text, blocks) if blocks else None
-
-
-def _read_jsonl(
-    path: Path, base: Path, at: Callable[[int], None] | None
-) -> Iterator[tuple[Source | None, list[Problem]]]:
-    """One document per line: ``id``, ``text``, optional ``title``, outlet, author, date, url."""
-    rel = path.relative_to(base).as_posix()
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if at is not None:
-                at(handle.tell())
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield None, [Problem(rel, "not UTF-8; the line is skipped", number)]
-                continue
-            except json.JSONDecodeError as exc:
-                yield None, [Problem(rel, f"invalid JSON ({exc.msg}); the line is skipped", number)]
-                continue
-            yield _json_document(record, rel, number)
-
-
-def _json_document(record: Any, rel: str, number: int) -> tuple[Source | None, list[Problem]]:
-    if not isinstance(record, dict):
-        return None, [Problem(rel, "expected a JSON object per line", number)]
-    doc_id = record.get("id")
-    label = f"document {doc_id!r}" if doc_id is not None else "document"
-    text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return None, [Problem(rel, f"{label} has no 'text'", number)]
-    if not isinstance(doc_id, str | int) or isinstance(doc_id, bool) or not str(doc_id).strip():
-        return None, [Problem(rel, "document has no 'id' (a string or number)", number)]
-    values = {}
-    for key in ("title", "outlet", "author", "date", "url", "language"):
-        value = record.get(key)
-        if value is not None and not isinstance(value, str):
-            return None, [Problem(rel, f"{label}: {key!r} must be a string", number)]
-        values[key] = value.strip() or None if isinstance(value, str) else None
-    warnings, extra = [], {}
-    if values["date"] and not valid_date(values["date"]):
-        message = f"{label}: {_BAD_DATE.format(values['date'])}; kept as date_note"
-        warnings.append(Problem(rel, message, number, False))
-        extra["date_note"], values["date"] = values["date"], None
-    meta = SourceMeta(id=str(doc_id), path=f"{rel}:{number}", extra=extra, **values)
-    source = plain_source(meta, text)
-    if source is None:
-        return None, [Problem(rel, f"{label} has no text", number)]
-    return source, warnings
 
 
 def _front_matter(
@@ -426,7 +254,7 @@ def _validate_meta(
             value = str(value).strip() or None
         if key == "date" and value is not None and not valid_date(value):
             note = "kept as date_note" if "date_note" not in data else "ignored"
-            warnings.append(Problem(rel, f"{_BAD_DATE.format(value)}; {note}", line, False))
+            warnings.append(Problem(rel, f"{BAD_DATE.format(value)}; {note}", line, False))
             if "date_note" not in data:
                 extra["date_note"] = value
             value = None

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.sources import SourcesError, load_sources, scan_sources, source_files, span_basis
+from bot.core.source_files import SourcesError, scan_sources, source_files
+from bot.core.sources import load_sources, span_basis
 from tests.helpers import ROOT, shared_path
 
 SOURCES = ROOT / "sources"

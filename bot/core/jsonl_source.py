@@ -1,0 +1,60 @@
+"""Read a ``.jsonl`` archive: one document per line, each a source with the metadata it states."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bot.core.sources import BAD_DATE, Problem, Source, SourceMeta, plain_source, valid_date
+
+
+def read_jsonl(
+    path: Path, base: Path, at: Callable[[int], None] | None
+) -> Iterator[tuple[Source | None, list[Problem]]]:
+    """One document per line: ``id``, ``text``, optional ``title``, outlet, author, date, url."""
+    rel = path.relative_to(base).as_posix()
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if at is not None:
+                at(handle.tell())
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield None, [Problem(rel, "not UTF-8; the line is skipped", number)]
+                continue
+            except json.JSONDecodeError as exc:
+                yield None, [Problem(rel, f"invalid JSON ({exc.msg}); the line is skipped", number)]
+                continue
+            yield _json_document(record, rel, number)
+
+
+def _json_document(record: Any, rel: str, number: int) -> tuple[Source | None, list[Problem]]:
+    if not isinstance(record, dict):
+        return None, [Problem(rel, "expected a JSON object per line", number)]
+    doc_id = record.get("id")
+    label = f"document {doc_id!r}" if doc_id is not None else "document"
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return None, [Problem(rel, f"{label} has no 'text'", number)]
+    if not isinstance(doc_id, str | int) or isinstance(doc_id, bool) or not str(doc_id).strip():
+        return None, [Problem(rel, "document has no 'id' (a string or number)", number)]
+    values = {}
+    for key in ("title", "outlet", "author", "date", "url", "language"):
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            return None, [Problem(rel, f"{label}: {key!r} must be a string", number)]
+        values[key] = value.strip() or None if isinstance(value, str) else None
+    warnings, extra = [], {}
+    if values["date"] and not valid_date(values["date"]):
+        message = f"{label}: {BAD_DATE.format(values['date'])}; kept as date_note"
+        warnings.append(Problem(rel, message, number, False))
+        extra["date_note"], values["date"] = values["date"], None
+    meta = SourceMeta(id=str(doc_id), path=f"{rel}:{number}", extra=extra, **values)
+    source = plain_source(meta, text)
+    if source is None:
+        return None, [Problem(rel, f"{label} has no text", number)]
+    return source, warnings
