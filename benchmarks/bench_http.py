@@ -8,6 +8,7 @@ of ``eval/questions.yaml``. Scenarios: ``cold`` (answer cache empty), ``warm`` (
 again) and ``unique`` (every question unique, so every request runs the engine). It also
 measures the *in-process ceiling*: the same unique questions answered and serialised to JSON in a
 loop in this process, with no HTTP at all. Prints throughput, latency percentiles and errors,
+the CPU the server processes got (in cores: on a busy machine N workers may get less than N),
 and the ratios against the targets (1 worker ≥ 90% of the ceiling; N workers ≥ 1.6× one).
 Exit status 1 when a request failed or a server did not exit cleanly.
 
@@ -97,6 +98,24 @@ async def wait_healthy(port: int, proc: subprocess.Popen[bytes], seconds: float 
     raise SystemExit(f"port {port}: /healthz did not answer within {seconds:.0f} s")
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a server process and its worker processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids, total = [pid], 0.0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def _questions(base: list[str], distinct: bool) -> itertools.cycle[str] | object:
     return (f"{q} #{next(_UNIQUE)}" if distinct else q for q in itertools.cycle(base))
 
@@ -133,8 +152,10 @@ async def fire(
     return latencies, errors, time.perf_counter() - began
 
 
-def in_process_ceiling(sources: Path, index: Path, questions: list[str], rounds: int = 3) -> float:
-    """Unique questions answered and serialised in a loop here, no HTTP: requests per second.
+def in_process_ceiling(
+    sources: Path, index: Path, questions: list[str], rounds: int = 3
+) -> tuple[float, float]:
+    """Unique questions answered and serialised in a loop here, no HTTP: (req/s, CPU cores).
 
     Warmed up as long as a server run (the engine's caches fill as questions arrive), then the
     best of ``rounds`` rounds of 1,000 (the machine is shared and noisy).
@@ -144,23 +165,26 @@ def in_process_ceiling(sources: Path, index: Path, questions: list[str], rounds:
     engine = Engine.open(sources, index)
     unique = iter(_questions(questions, True))  # type: ignore[call-overload]
 
-    def answer(count: int) -> float:
-        began = time.perf_counter()
+    def answer(count: int) -> tuple[float, float]:
+        began, cpu = time.perf_counter(), time.process_time()
         for question in itertools.islice(unique, count):
             json.dumps(engine.ask(question, 3).to_json(), ensure_ascii=False).encode()
-        return count / (time.perf_counter() - began)
+        wall = time.perf_counter() - began
+        return count / wall, (time.process_time() - cpu) / wall
 
     answer(2000)
     return max(answer(1000) for _ in range(rounds))
 
 
-def _row(name: str, latencies: list[float], errors: int, seconds: float) -> tuple[str, float]:
+def _row(
+    name: str, latencies: list[float], errors: int, seconds: float, cpu: float
+) -> tuple[str, float]:
     p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
     rate = len(latencies) / seconds
     verdict = "yes" if p95 < TARGET_P95_MS and not errors else "NO"
     return (
         f"| {name} | {len(latencies)} | {errors} | {rate:.0f} | {p50:.1f} | {p95:.1f} | "
-        f"{p99:.1f} | {max(latencies):.1f} | {verdict} |",
+        f"{p99:.1f} | {max(latencies):.1f} | {cpu / seconds:.2f} | {verdict} |",
         rate,
     )
 
@@ -176,11 +200,14 @@ async def run_server(
         await wait_healthy(port, proc)
         await fire(port, questions, min(400, args.requests), args.concurrency, distinct=True)
         for name in args.scenarios:
+            cpu = server_cpu_seconds(proc.pid)
             latencies, errors, seconds = await fire(
                 port, questions, args.requests, args.concurrency, distinct=name == "unique"
             )
+            cpu = server_cpu_seconds(proc.pid) - cpu
             failed += errors
-            row, rates[name] = _row(f"{workers} worker(s), {name}", latencies, errors, seconds)
+            label = f"{workers} worker(s), {name}"
+            row, rates[name] = _row(label, latencies, errors, seconds, cpu)
             rows.append(row)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -206,7 +233,9 @@ async def bench(args: argparse.Namespace) -> int:
             got, rates[workers], bad = await run_server(args, folder, workers, questions)
             rows += got
             failed += bad
-        ceiling = in_process_ceiling(args.sources, Path(tmp) / "w1" / "index", questions)
+        ceiling, ceiling_cpu = in_process_ceiling(
+            args.sources, Path(tmp) / "w1" / "index", questions
+        )
     print(machine_description())
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"Load average at the end (1, 5, 15 min): {load} on {cores()} cores.")
@@ -217,11 +246,14 @@ async def bench(args: argparse.Namespace) -> int:
     )
     print(
         "| server, scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms "
-        "| p95<50 |"
+        "| CPU (cores) | p95<50 |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     print("\n".join(rows))
-    print(f"| in-process ceiling (no HTTP), unique | 1000 | 0 | {ceiling:.0f} | | | | | |")
+    print(
+        f"| in-process ceiling (no HTTP), unique | 1000 | 0 | {ceiling:.0f} | | | | | "
+        f"{ceiling_cpu:.2f} | |"
+    )
     for name in args.scenarios:
         print(f"  {name}: {SCENARIOS[name]}")
     if "unique" in args.scenarios:
