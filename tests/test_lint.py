@@ -1,10 +1,11 @@
-"""ruff keeps the code base clean: lint and format are checked like any other test."""
+"""ruff and mypy keep the code base clean: lint, format and types are checked like any test."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,4 +30,17 @@ def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
 def test_ruff_is_clean(command: list[str]) -> None:
     result = _ruff(*command)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean_on_bot(tmp_path: Path) -> None:
+    """``mypy`` with the [tool.mypy] settings of pyproject.toml (strict, over bot/)."""
+    pytest.importorskip("mypy", reason="mypy is in the test extra")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -171,7 +171,8 @@ class IndexBackend:
         )
 
     def forward(self, passages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.index.forward(passages)
+        indptr, terms, counts = self.index.forward(passages)
+        return indptr, terms, counts
 
     def tokens(self, passage: int) -> PassageTokens:
         cached = self._tokens.get(passage)

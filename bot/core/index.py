@@ -372,7 +372,7 @@ def _check_structure(
 def _check_ids(gen: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """The checks that read every posting: passage and term ids in range, weights finite."""
     n, v = manifest["counts"]["passages"], manifest["counts"]["vocabulary"]
-    checks = {
+    checks: dict[str, Callable[[np.ndarray], Any]] = {
         "docs": lambda a: not len(a) or (a.min() >= 0 and a.max() < n),
         "forward_terms": lambda a: not len(a) or (a.min() >= 0 and a.max() < v),
         "forward_counts": lambda a: np.all(a > 0),

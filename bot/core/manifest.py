@@ -186,7 +186,12 @@ def read_files(index_dir: Path, manifest: dict[str, Any]) -> dict[str, dict[str,
         files = json.loads(read_member(index_dir, gen, FILES))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise corrupt(path, f"not JSON: {exc}") from None
-    stamp_keys = {"size": int, "mtime_ns": int, "sha256": (str, type(None)), "sources": list}
+    stamp_keys: dict[str, type | tuple[type, ...]] = {
+        "size": int,
+        "mtime_ns": int,
+        "sha256": (str, type(None)),
+        "sources": list,
+    }
     if not isinstance(files, dict) or not all(
         isinstance(v, dict) and all(isinstance(v.get(k, 0.5), t) for k, t in stamp_keys.items())
         for v in files.values()

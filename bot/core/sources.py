@@ -63,7 +63,8 @@ class SourceMeta:
         """Inverse of :meth:`to_dict`."""
         known = {"id", "path", *META_FIELDS}
         extra = {k: v for k, v in data.items() if k not in known}
-        return cls(**{k: data.get(k) for k in known}, extra=extra)
+        fields: dict[str, Any] = {k: data.get(k) for k in known}
+        return cls(**fields, extra=extra)
 
 
 @dataclass(frozen=True)

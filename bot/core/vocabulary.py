@@ -19,8 +19,8 @@ class Vocabulary(Mapping[str, int]):
 
     def __init__(self, blob: mmap.mmap | bytes, offsets: np.ndarray, table: np.ndarray) -> None:
         self._blob = blob
-        self._offsets = memoryview(np.ascontiguousarray(offsets, dtype=np.int64))
-        self._table = memoryview(np.ascontiguousarray(table, dtype=np.int32))
+        self._offsets = memoryview(np.ascontiguousarray(offsets, dtype=np.int64).data)
+        self._table = memoryview(np.ascontiguousarray(table, dtype=np.int32).data)
         self._mask = len(table) - 1
         self._size = len(offsets) - 1
 

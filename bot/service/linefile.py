@@ -66,13 +66,16 @@ class LineFileHandler(logging.Handler):
 
     def close(self) -> None:
         """Close the file and the lock file."""
-        with self.lock:
+        self.acquire()
+        try:
             for name in ("_fd", "_lock_fd"):
                 fd = getattr(self, name)
                 setattr(self, name, None)
                 if fd is not None:
                     with contextlib.suppress(OSError):
                         os.close(fd)
+        finally:
+            self.release()
         super().close()
 
     # -- writing -----------------------------------------------------------------------------

@@ -207,6 +207,7 @@ class QuestionLog:
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until every entry queued so far is written (False on timeout). Not on the loop."""
         pending = self._queue.queue
+        assert isinstance(pending, queue.Queue)
         deadline = time.monotonic() + timeout
         with pending.all_tasks_done:
             while pending.unfinished_tasks:

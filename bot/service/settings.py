@@ -150,7 +150,7 @@ def _expected(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
         if part not in fields:
             break
         info = fields[part]
-        model = info.annotation  # type: ignore[assignment]
+        model = info.annotation
     if info is None:
         return None
     bounds = {
@@ -161,7 +161,7 @@ def _expected(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     }
     kind = info.annotation
     words = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
-    noun = words.get(kind) if isinstance(kind, type) else None  # type: ignore[call-overload]
+    noun = words.get(kind) if isinstance(kind, type) else None
     if noun is None:
         return None
     low = bounds.get("ge", bounds.get("gt"))

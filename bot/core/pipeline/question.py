@@ -222,8 +222,8 @@ def correct(
 
     edits = settings.max_edits_short if len(word) < 8 else settings.max_edits_long
     near = _near_in_length(backend, len(term), edits)
-    found = process.extract(term, near, scorer=Levenshtein.distance, score_cutoff=edits, limit=20)
-    found = [(choice, distance) for choice, distance, _ in found]
+    matches = process.extract(term, near, scorer=Levenshtein.distance, score_cutoff=edits, limit=20)
+    found = [(choice, distance) for choice, distance, _ in matches]
     if not found:
         return None
     ids = [backend.term_id(choice) for choice, _ in found]

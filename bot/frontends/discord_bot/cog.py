@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -216,11 +216,12 @@ class QuestionsCog(commands.Cog, name="Questions"):
         engine, answer = outcome
         view = self._answer_view(answer, engine, context)
         embed = answer_embed(answer)
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
         thread = await self._thread_for(message.channel, message, answer.question)
         if thread is not None:
-            sent = await thread.send(embed=embed, view=view)
+            sent = await thread.send(embed=embed, **extra)
         else:
-            sent = await message.reply(embed=embed, view=view, mention_author=False)
+            sent = await message.reply(embed=embed, mention_author=False, **extra)
         self._remember(sent.id, answer.question, view, sent.channel.id)
 
     async def _context_for(self, message: discord.Message) -> str | None:
@@ -336,11 +337,11 @@ class QuestionsCog(commands.Cog, name="Questions"):
         engine, answer = outcome
         view = self._answer_view(answer, engine, context)
         embed = answer_embed(answer)
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
         if interaction.response.is_done():
             sent = await interaction.edit_original_response(embed=embed, view=view)
             message_id: int | None = sent.id
         else:
-            extra = {"view": view} if view is not None else {}
             response = await interaction.response.send_message(embed=embed, **extra)
             message_id = response.message_id
         self._remember(message_id, answer.question, view, interaction.channel_id)

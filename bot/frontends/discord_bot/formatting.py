@@ -99,8 +99,8 @@ def answer_embed(answer: Answer) -> discord.Embed:
     embed.set_footer(text=footer)
     meant = answer.did_you_mean
     if not answer.answered:
-        lines = [answer.message or "No answer.", answer.reason, meant]
-        embed.description = "\n".join(fit_text(n, NOTE_LIMIT) for n in lines if n)
+        notes = [answer.message or "No answer.", answer.reason, meant]
+        embed.description = "\n".join(fit_text(n, NOTE_LIMIT) for n in notes if n)
         return embed
     heading = f"*{fit_text(meant, NOTE_LIMIT)}*\n\n" if meant else ""
     budget = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - width(title) - width(footer))
@@ -112,7 +112,7 @@ def answer_embed(answer: Answer) -> discord.Embed:
         meta_limit = max(60, min(400, per_quote // 3))
         lines = ["", source_line(quote.source, meta_limit)]
         if quote.also_reported_by:
-            names = ", ".join(m.outlet or m.title or m.id for m in quote.also_reported_by)
+            names = ", ".join(str(m.outlet or m.title or m.id) for m in quote.also_reported_by)
             lines.append("Also reported by: " + fit_text(names, max(40, meta_limit // 2)))
         fixed.append(f"**{number}.** ")
         fixed.append("\n".join(lines))
