@@ -21,42 +21,21 @@ import itertools
 import math
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.common import percentile
+from bot.evaluation.scoring import load_questions as load_eval_set
+from bot.frontends.discord_bot.client import NewsBot
+from bot.service.service import Service
+from bot.service.settings import DiscordSettings, QuestionLogSettings, Settings
+from tests.discord_standin import DiscordStandIn
+from tests.helpers import standin_in_thread
 
-from benchmarks.common import percentile  # noqa: E402
-from bot.evaluation.scoring import load_questions as load_eval_set  # noqa: E402
-from bot.frontends.discord_bot.client import NewsBot  # noqa: E402
-from bot.service.service import Service  # noqa: E402
-from bot.service.settings import DiscordSettings, QuestionLogSettings, Settings  # noqa: E402
-from tests.discord_standin import DiscordStandIn, patch_discord  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TARGET_P95_MS = 150.0
 WARM_UP = 10
-
-
-@contextmanager
-def standin_thread(heartbeat_ms: int) -> Iterator[tuple[DiscordStandIn, asyncio.AbstractEventLoop]]:
-    """The stand-in serving from its own event loop in a daemon thread."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="standin", daemon=True)
-    thread.start()
-    start = DiscordStandIn(heartbeat_interval_ms=heartbeat_ms).start()
-    standin = asyncio.run_coroutine_threadsafe(start, loop).result(10)
-    try:
-        with patch_discord(standin):
-            yield standin, loop
-    finally:
-        asyncio.run_coroutine_threadsafe(standin.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 async def drive(standin: DiscordStandIn, questions: list[str], concurrency: int) -> list[int]:
@@ -115,7 +94,8 @@ async def benchmark(args: argparse.Namespace) -> int:
     """Start everything, run the load, print the table; the exit status."""
     questions = [q.question for q in load_eval_set(ROOT / "eval" / "questions.yaml")]
     workload = list(itertools.islice(itertools.cycle(questions), args.questions))
-    with tempfile.TemporaryDirectory() as tmp, standin_thread(args.heartbeat_ms) as (standin, loop):
+    standin_scope = standin_in_thread(heartbeat_interval_ms=args.heartbeat_ms)
+    with tempfile.TemporaryDirectory() as tmp, standin_scope as (standin, loop):
         folder = Path(tmp)
         settings = Settings(
             sources=ROOT / "sources",

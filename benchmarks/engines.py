@@ -32,6 +32,7 @@ from benchmarks.common import (
 )
 from bot.core import bm25
 from bot.core.tokenizer import tokenize
+from tests.helpers import bm25_scores, reference_model, top_k
 
 ENGINES = ("ours", "rank_bm25", "bm25s", "tantivy")
 LABELS = {
@@ -55,7 +56,7 @@ def term_ids(docs: Sequence[Sequence[str]]) -> tuple[list[np.ndarray], dict[str,
 class Ours:
     """This project's query path: ``bm25.search`` (top-k over the postings read).
 
-    Falls back to ``bm25.top_k(bm25.score(...))`` on a ``bot`` without ``bm25.search``.
+    Falls back to ``top_k(bm25_scores(...))`` (tests.helpers) on a ``bot`` without ``bm25.search``.
     """
 
     name = "ours"
@@ -83,14 +84,14 @@ class Ours:
     def scores(self, query: Sequence[str]) -> np.ndarray:
         """BM25 scores of every passage (the dense path)."""
         assert self.postings is not None, "build() or use() first"
-        return bm25.score(self.postings, *self.query(query))
+        return bm25_scores(self.postings, *self.query(query))
 
     def search(self, query: Sequence[str], k: int) -> np.ndarray:
         """Top ``k`` passage ids, best first."""
         assert self.postings is not None, "build() or use() first"
         if hasattr(bm25, "search"):
             return bm25.search(self.postings, *self.query(query), k)[0]
-        return bm25.top_k(self.scores(query), k)
+        return top_k(self.scores(query), k)
 
     def matched(self, query: Sequence[str]) -> tuple[int, int]:
         """(postings read, distinct passages containing a query term) for one query."""
@@ -109,13 +110,13 @@ class Ours:
 
 
 class OursDense(Ours):
-    """The dense path, ``bm25.top_k(bm25.score(...))``: a score per passage, then a partition."""
+    """The dense path, ``top_k(bm25_scores(...))``: a score per passage, then a partition."""
 
     name = "ours_dense"
 
     def search(self, query: Sequence[str], k: int) -> np.ndarray:
         """Top ``k`` passage ids, best first, by scoring every passage."""
-        return bm25.top_k(self.scores(query), k)
+        return top_k(self.scores(query), k)
 
 
 class RankBM25:
@@ -129,7 +130,7 @@ class RankBM25:
 
     def build(self, docs: Sequence[Sequence[str]]) -> None:
         """The rank_bm25 model for the variant (``bot.core.bm25.reference_model``)."""
-        self.model = bm25.reference_model([list(d) for d in docs], self.params)
+        self.model = reference_model([list(d) for d in docs], self.params)
 
     def search(self, query: Sequence[str], k: int) -> np.ndarray:
         """Top ``k`` by a stable argsort (ties: earlier document first, like ``bm25.top_k``)."""
@@ -411,7 +412,7 @@ def _task_query(spec: dict[str, Any]) -> dict[str, Any]:
         dense.use(index.postings, index.vocabulary)
         score_s, _ = time_queries(dense.scores, queries, rounds=rounds)
         all_scores = [dense.scores(q) for q in queries[:50]]
-        topk_s, _ = time_queries(lambda s: bm25.top_k(s, k), all_scores, rounds=rounds)
+        topk_s, _ = time_queries(lambda s: top_k(s, k), all_scores, rounds=rounds)
         matched = [searcher.matched(q) for q in queries]
         result["breakdown"] = {
             "dense_score_p50_ms": Latency.of(score_s).p50_ms,

@@ -10,7 +10,7 @@ against the current code *in the same process, interleaved input by input*, with
 checked to be identical:
 
 1. query: the shipped ``bm25.search`` (top-k over the postings read) vs the dense
-   ``bm25.top_k(bm25.score(...))`` it replaced, to document the gain;
+   ``top_k(bm25_scores(...))`` (tests.helpers) it replaced, to document the gain;
 2. tokenizer: the cost of ``bot.core.tokenizer.tokenize`` and of its regex scan vs
    :data:`benchmarks.proposals.PROPOSED_TOKEN` (same matches, one character class per run);
 3. source metadata: ``sources.json`` written with ``indent=1`` (the pure-Python JSON encoder)
@@ -48,6 +48,7 @@ from benchmarks.common import (
 from benchmarks.proposals import PROPOSED_TOKEN, clear_tokenizer_caches
 from bot.core import bm25
 from bot.core import tokenizer as tok
+from tests.helpers import bm25_scores, top_k
 
 # ---------------------------------------------------------------------------------------------
 # Measurements
@@ -83,7 +84,7 @@ def query_section(index: Any, questions: list[str], rounds: int) -> str:
         queries.append(([vocab[t] for t in counts], list(counts.values())))
 
     def dense(q: tuple[list[int], list[int]]) -> np.ndarray:
-        return bm25.top_k(bm25.score(postings, *q), 10)
+        return top_k(bm25_scores(postings, *q), 10)
 
     def sparse(q: tuple[list[int], list[int]]) -> np.ndarray:
         return bm25.search(postings, *q, 10)[0]
@@ -96,7 +97,7 @@ def query_section(index: Any, questions: list[str], rounds: int) -> str:
     read = [sum(int(postings.indptr[t + 1] - postings.indptr[t]) for t in q[0]) for q in queries]
     old, new = Latency.of(dense_s), Latency.of(sparse_s)
     rows = [
-        ["dense: bm25.top_k(bm25.score(...))", *_lat(old), "–"],
+        ["dense: top_k(bm25.score(...))", *_lat(old), "–"],
         ["shipped: bm25.search", *_lat(new), f"{old.p50_ms / new.p50_ms:.1f}×"],
     ]
     return (

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.core.bm25 import BM25Params, Postings
 
 if TYPE_CHECKING:
+    import asyncio
+
     from bot.frontends.http_api.server import HealthCheck
     from bot.service.service import Service
     from bot.service.settings import Settings
+    from tests.discord_standin import DiscordStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_ENV = "NEWSBOT_SHARED"  # points the tests' ../shared elsewhere (to prove they skip)
@@ -312,3 +320,85 @@ def run_in_pty(args: list[str], *, columns: int = 80, timeout: float = 60, **env
         proc.kill()
         os.close(fd)
     return out.decode("utf-8").replace("\r\n", "\n")
+
+
+# --- the Discord stand-in in a thread (tests and benchmarks) --------------------------------
+
+
+@contextlib.contextmanager
+def standin_in_thread(
+    **kwargs: Any,
+) -> Iterator[tuple[DiscordStandIn, asyncio.AbstractEventLoop]]:
+    """A stand-in serving from its own event loop in a thread (the bot runs in the main one),
+    with discord.py pointed at it; for the tests and ``benchmarks/bench_discord.py``."""
+    import asyncio
+    import threading
+
+    from tests.discord_standin import DiscordStandIn, patch_discord
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    standin = asyncio.run_coroutine_threadsafe(DiscordStandIn(**kwargs).start(), loop).result(5)
+    try:
+        with patch_discord(standin):
+            yield standin, loop
+    finally:
+        asyncio.run_coroutine_threadsafe(standin.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+# --- BM25 reference: the dense path and rank_bm25's model (tests and benchmarks) ---------------
+
+
+def bm25_scores(postings: Postings, term_ids: Sequence[int], counts: Sequence[float]) -> np.ndarray:
+    """BM25 score of every passage for a query given as term ids with their counts."""
+    scores = np.zeros(postings.n_docs)
+    constant = 0.0
+    for term, count in zip(term_ids, counts, strict=True):
+        lo, hi = postings.indptr[term], postings.indptr[term + 1]
+        scores[postings.docs[lo:hi]] += count * postings.weights[lo:hi]
+        constant += count * postings.zero[term]
+    if constant:
+        scores += constant
+    return scores
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best scores, best first; ties go to the earlier passage."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < len(scores):
+        threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
+        candidates = np.flatnonzero(scores >= threshold)
+    else:
+        candidates = np.arange(len(scores))
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order][:k]
+
+
+def reference_model(corpus: list[list[str]], params: BM25Params) -> Any:
+    """The ``rank_bm25`` model ``bot.core.bm25`` reproduces, for tests and benchmarks.
+
+    Imported lazily: rank_bm25 pulls in multiprocessing, which a query never needs.
+    """
+    import rank_bm25
+
+    class LuceneBM25(rank_bm25.BM25Okapi):
+        """rank_bm25's Okapi scoring with Lucene's always-positive idf (no epsilon floor)."""
+
+        def _calc_idf(self, nd: dict[str, int]) -> None:
+            for word, freq in nd.items():
+                self.idf[word] = math.log(1.0 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+    k1, b = params.k1, params.b
+    if params.variant == "okapi":
+        return rank_bm25.BM25Okapi(corpus, k1=k1, b=b, epsilon=params.epsilon)
+    if params.variant == "lucene":
+        return LuceneBM25(corpus, k1=k1, b=b)
+    if params.variant == "plus":
+        return rank_bm25.BM25Plus(corpus, k1=k1, b=b, delta=params.delta)
+    return rank_bm25.BM25L(corpus, k1=k1, b=b, delta=params.delta)

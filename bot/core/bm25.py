@@ -1,8 +1,8 @@
 """BM25 as precomputed term×passage weights, scored exactly as ``rank_bm25`` would score them.
 
-``rank_bm25`` is the reference: :func:`reference_model` builds its model for the same variant, and
-the tests prove that :func:`score` matches its ``get_scores``. Serving from a precomputed matrix
-is what keeps a query fast on a large archive (``get_scores`` walks every document per term).
+``rank_bm25`` is the reference: the tests (``tests.helpers.reference_model``) prove that the
+scores here match its ``get_scores``. Serving from precomputed weights is what keeps a query fast
+on a large archive (``get_scores`` walks every document per term).
 
 Every variant is written as ``score(q, d) = Σ_t count_q(t) · (zero[t] + W[t, d])``, where ``W`` is
 sparse (non-zero only where ``t`` occurs in ``d``) and ``zero[t]`` is what a passage *without* the
@@ -11,10 +11,8 @@ term still gets (non-zero only for BM25+), a constant for every passage.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
@@ -133,19 +131,6 @@ def build_postings(
     return postings, term_idf, doc_len
 
 
-def score(postings: Postings, term_ids: Sequence[int], counts: Sequence[float]) -> np.ndarray:
-    """BM25 score of every passage for a query given as term ids with their counts."""
-    scores = np.zeros(postings.n_docs)
-    constant = 0.0
-    for term, count in zip(term_ids, counts, strict=True):
-        lo, hi = postings.indptr[term], postings.indptr[term + 1]
-        scores[postings.docs[lo:hi]] += count * postings.weights[lo:hi]
-        constant += count * postings.zero[term]
-    if constant:
-        scores += constant
-    return scores
-
-
 def search(
     postings: Postings,
     term_ids: Sequence[int],
@@ -155,7 +140,8 @@ def search(
     *,
     fill: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best passages and their scores: the same as ``top_k(score(...) * m, k)``, faster.
+    """The ``k`` best passages and their scores: every passage's score, multiplied by ``m``, then
+    the ``k`` best (ties to the earlier passage), computed over the matched passages only.
 
     Only passages in the query terms' postings are ranked (the rest all score the BM25+
     constant), so the cost follows the postings read, not the size of the archive. With
@@ -191,41 +177,3 @@ def search(
         ids = np.concatenate([ids, rest])
         best = np.concatenate([best, np.full(len(rest), constant)])
     return ids, best
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best scores, best first; ties go to the earlier passage."""
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    if k < len(scores):
-        threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
-        candidates = np.flatnonzero(scores >= threshold)
-    else:
-        candidates = np.arange(len(scores))
-    order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order][:k]
-
-
-def reference_model(corpus: list[list[str]], params: BM25Params) -> Any:
-    """The ``rank_bm25`` model this module reproduces, for tests, evaluation and benchmarks.
-
-    Imported lazily: rank_bm25 pulls in multiprocessing, which a query never needs.
-    """
-    import rank_bm25
-
-    class LuceneBM25(rank_bm25.BM25Okapi):
-        """rank_bm25's Okapi scoring with Lucene's always-positive idf (no epsilon floor)."""
-
-        def _calc_idf(self, nd: dict[str, int]) -> None:
-            for word, freq in nd.items():
-                self.idf[word] = math.log(1.0 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
-
-    k1, b = params.k1, params.b
-    if params.variant == "okapi":
-        return rank_bm25.BM25Okapi(corpus, k1=k1, b=b, epsilon=params.epsilon)
-    if params.variant == "lucene":
-        return LuceneBM25(corpus, k1=k1, b=b)
-    if params.variant == "plus":
-        return rank_bm25.BM25Plus(corpus, k1=k1, b=b, delta=params.delta)
-    return rank_bm25.BM25L(corpus, k1=k1, b=b, delta=params.delta)

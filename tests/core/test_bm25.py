@@ -9,17 +9,8 @@ import numpy as np
 import pytest
 
 from bot.core.assemble import Assembler, chunk_of
-from bot.core.bm25 import (
-    VARIANTS,
-    BM25Params,
-    Postings,
-    build_postings,
-    idf,
-    reference_model,
-    score,
-    search,
-    top_k,
-)
+from bot.core.bm25 import VARIANTS, BM25Params, Postings, build_postings, idf, search
+from tests.helpers import bm25_scores, reference_model, top_k
 
 
 def test_okapi_idf_trap_and_why_lucene_is_used() -> None:
@@ -51,10 +42,10 @@ def test_common_term_still_counts_with_the_default() -> None:
     docs = [np.array([vocab[t] for t in d]) for d in corpus]
     for variant in ("plus", "lucene"):
         postings, _, _ = build_postings(docs, len(vocab), BM25Params(variant=variant))
-        scores = score(postings, [vocab["japan"]], [1.0])
+        scores = bm25_scores(postings, [vocab["japan"]], [1.0])
         assert scores[1] > scores[0] > 0
     postings, _, _ = build_postings(docs, len(vocab), BM25Params(variant="okapi"))
-    okapi = score(postings, [vocab["japan"]], [1.0])
+    okapi = bm25_scores(postings, [vocab["japan"]], [1.0])
     assert okapi[1] < okapi[0] < 0  # the trap: the floor is negative here, so more is worse
 
 
@@ -87,7 +78,7 @@ def test_scores_match_rank_bm25(variant: str, seed: int) -> None:
         for term in query:
             if term in vocab:
                 counts[term] = counts.get(term, 0) + 1
-        ours = score(postings, [vocab[t] for t in counts], list(counts.values()))
+        ours = bm25_scores(postings, [vocab[t] for t in counts], list(counts.values()))
         theirs = np.asarray(reference.get_scores(query))
         np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
         expected = np.lexsort((np.arange(len(theirs)), -theirs))[:10]

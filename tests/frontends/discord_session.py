@@ -10,12 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import discord
+
 from bot.frontends.discord_bot.client import NewsBot
+from bot.frontends.discord_bot.formatting import (
+    DESCRIPTION_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    FIELD_NAME_LIMIT,
+    FIELD_VALUE_LIMIT,
+    FIELDS_LIMIT,
+    FOOTER_LIMIT,
+    TITLE_LIMIT,
+)
+from bot.frontends.discord_bot.markdown import width
 from bot.service.service import Service
 from bot.service.settings import DiscordSettings, QuestionLogSettings, Settings
 from tests.discord_standin import DiscordStandIn, patch_discord, run, running_client
@@ -147,23 +158,6 @@ def assert_no_mentions(standin: DiscordStandIn) -> None:
     standin.assert_clean()
 
 
-@contextlib.contextmanager
-def standin_in_thread(**kwargs: Any) -> Iterator[tuple[DiscordStandIn, asyncio.AbstractEventLoop]]:
-    """A stand-in serving from its own event loop in a thread (the bot runs in the main one)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    standin = asyncio.run_coroutine_threadsafe(DiscordStandIn(**kwargs).start(), loop).result(5)
-    try:
-        with patch_discord(standin):
-            yield standin, loop
-    finally:
-        asyncio.run_coroutine_threadsafe(standin.close(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
-
-
 def run_config(tmp_path: Path, standin: DiscordStandIn, http_port: int | None = None) -> Path:
     lines = [
         f"sources: {ROOT / 'sources'}",
@@ -180,3 +174,25 @@ def run_config(tmp_path: Path, standin: DiscordStandIn, http_port: int | None = 
     path = tmp_path / "newsbot.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def check_embed(embed: discord.Embed) -> list[str]:
+    """Which Discord limits ``embed`` breaks (empty when it is fine)."""
+    data = embed.to_dict()
+    problems = []
+    sizes = {
+        "title": (width(data.get("title", "")), TITLE_LIMIT),
+        "description": (width(data.get("description", "")), DESCRIPTION_LIMIT),
+        "footer": (width(data.get("footer", {}).get("text", "")), FOOTER_LIMIT),
+        "fields": (len(data.get("fields", [])), FIELDS_LIMIT),
+    }
+    total = sizes["title"][0] + sizes["description"][0] + sizes["footer"][0]
+    for item in data.get("fields", []):
+        sizes[f"field name {item['name'][:20]!r}"] = (width(item["name"]), FIELD_NAME_LIMIT)
+        sizes[f"field value {item['name'][:20]!r}"] = (width(item["value"]), FIELD_VALUE_LIMIT)
+        total += width(item["name"]) + width(item["value"])
+    sizes["total"] = (total, EMBED_TOTAL_LIMIT)
+    for key, (size, limit) in sizes.items():
+        if size > limit:
+            problems.append(f"{key}: {size} > {limit}")
+    return problems

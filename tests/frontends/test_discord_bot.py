@@ -14,7 +14,6 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.frontends.discord_bot.formatting import check_embed
 from tests.discord_standin import DiscordStandIn
 from tests.discord_standin._world import EVERYONE_PERMS
 from tests.frontends.discord_session import (
@@ -25,6 +24,7 @@ from tests.frontends.discord_session import (
     Settings,
     assert_no_mentions,
     buttons,
+    check_embed,
     embed_of,
     make_settings,
     scenario,

@@ -18,14 +18,11 @@ from bot.frontends.discord_bot.formatting import (
     FIELD_VALUE_LIMIT,
     TITLE_LIMIT,
     answer_embed,
-    check_embed,
     cooldown_message,
-    mark_quote,
     passage_embed,
     question_from_title,
     source_line,
     sources_pages,
-    too_long_message,
 )
 from bot.frontends.discord_bot.markdown import (
     ELLIPSIS,
@@ -35,6 +32,14 @@ from bot.frontends.discord_bot.markdown import (
     unescape,
     width,
 )
+from tests.frontends.discord_session import check_embed
+
+
+def mark_quote(quote: Quote, limit: int) -> str:
+    """A quote marked up and cut to ``limit`` the way an answer embed does it."""
+    marked = Marked(quote.text, quote.highlights, quote.best)
+    return marked.fit(limit, quote.best[0] if quote.best else None)
+
 
 WORDS = "the *bold* _under_ ~strike~ |pipe| `code` @everyone @here <@123456789012345678> \\ # - >"
 WORDS += " visa-free talks Kuril islands 17,000 Tokyo’s [link](https://x.y) 東京 😀 a b"
@@ -294,9 +299,6 @@ def test_messages_say_what_to_do() -> None:
     now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     note = cooldown_message(4.2, now)
     assert f"<t:{int(now.timestamp()) + 4}:R>" in note and "(in 4 s)" in note
-    assert too_long_message(1234, 300) == (
-        "Your question is 1,234 characters long; the limit is 300. Please ask it in fewer words."
-    )
 
 
 def test_check_embed_reports_each_limit() -> None:

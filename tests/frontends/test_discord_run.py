@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.discord_standin import DiscordStandIn
-from tests.frontends.discord_session import QUESTION, embed_of, run_config, standin_in_thread
-from tests.helpers import ROOT, free_port
+from tests.frontends.discord_session import QUESTION, embed_of, run_config
+from tests.helpers import ROOT, free_port, standin_in_thread
 
 BAD_TOKEN = (
     "error: Discord rejected the token in DISCORD_TOKEN; copy the bot token again from the "

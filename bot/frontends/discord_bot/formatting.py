@@ -18,7 +18,6 @@ from bot.core.sources import SourceMeta
 
 from .markdown import ELLIPSIS, Marked, fit_text, unescape, width
 
-CONTENT_LIMIT = 2000
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_NAME_LIMIT = 256
@@ -32,12 +31,6 @@ SOURCES_PER_PAGE = 8
 PAGE_CHARS = 3500  # description characters per /sources page
 NOTE_LIMIT = 500  # "did you mean" and the reason for declining: one line each
 _URL = re.compile(r"https?://[^\s<>\"'`|]+")
-
-
-def mark_quote(quote: Quote, limit: int) -> str:
-    """A quote with matched words in bold and the answering sentence underlined, ≤ ``limit``."""
-    marked = Marked(quote.text, quote.highlights, quote.best)
-    return marked.fit(limit, quote.best[0] if quote.best else None)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -217,14 +210,6 @@ def help_embed(
     return discord.Embed(title="newsbot", description=text, colour=COLOUR)
 
 
-def too_long_message(length: int, limit: int) -> str:
-    """Why an over-long question is refused, and what to do."""
-    return (
-        f"Your question is {length:,} characters long; the limit is {limit:,}. "
-        "Please ask it in fewer words."
-    )
-
-
 def cooldown_message(retry_after: float, now: dt.datetime | None = None) -> str:
     """When the person may ask again (a relative Discord timestamp and seconds)."""
     now = now or discord.utils.utcnow()
@@ -234,25 +219,3 @@ def cooldown_message(retry_after: float, now: dt.datetime | None = None) -> str:
         f"You're asking a bit fast. You can ask again {discord.utils.format_dt(when, 'R')} "
         f"(in {seconds} s)."
     )
-
-
-def check_embed(embed: discord.Embed) -> list[str]:
-    """Which Discord limits ``embed`` breaks (empty when it is fine); used by the tests."""
-    data = embed.to_dict()
-    problems = []
-    sizes = {
-        "title": (width(data.get("title", "")), TITLE_LIMIT),
-        "description": (width(data.get("description", "")), DESCRIPTION_LIMIT),
-        "footer": (width(data.get("footer", {}).get("text", "")), FOOTER_LIMIT),
-        "fields": (len(data.get("fields", [])), FIELDS_LIMIT),
-    }
-    total = sizes["title"][0] + sizes["description"][0] + sizes["footer"][0]
-    for item in data.get("fields", []):
-        sizes[f"field name {item['name'][:20]!r}"] = (width(item["name"]), FIELD_NAME_LIMIT)
-        sizes[f"field value {item['name'][:20]!r}"] = (width(item["value"]), FIELD_VALUE_LIMIT)
-        total += width(item["name"]) + width(item["value"])
-    sizes["total"] = (total, EMBED_TOTAL_LIMIT)
-    for key, (size, limit) in sizes.items():
-        if size > limit:
-            problems.append(f"{key}: {size} > {limit}")
-    return problems

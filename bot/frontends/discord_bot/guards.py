@@ -6,16 +6,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
 
 import discord
 
 from bot.core.answer import Answer
 
 logger = logging.getLogger("bot.frontends.discord_bot.cog")
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 class Cooldowns:
