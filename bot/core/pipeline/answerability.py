@@ -38,11 +38,15 @@ FEATURES = (
 )
 
 
+def _default_threshold() -> float:
+    return load_model(MODEL_PATH).threshold
+
+
 @dataclass(frozen=True)
 class AnswerabilitySettings:
     """The decision threshold and what later quotes must reach (chosen on calibration sets)."""
 
-    threshold: float = field(default_factory=lambda: load_model(MODEL_PATH).threshold)
+    threshold: float = field(default_factory=_default_threshold)
     min_coverage: float = 0.5  # a quote must hold this share of the question's weight
     min_relative: float = 0.3  # later quotes must score at least this share of the best
     model: Path = MODEL_PATH  # the fitted coefficients (their threshold is the default above)
