@@ -8,9 +8,9 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.service.settings import Settings
     from tests.discord_standin import DiscordStandIn
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_ENV = "NEWSBOT_SHARED"  # points the tests' ../shared elsewhere (to prove they skip)
 
@@ -102,6 +103,16 @@ def run_cli(
 
 
 # --- HTTP API / service / question log (issue 5) ----------------------------------------------
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+    """Run a coroutine to completion in a fresh event loop, bounded in time."""
+    import asyncio
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
 
 
 def free_port() -> int:

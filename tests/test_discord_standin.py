@@ -20,11 +20,11 @@ from tests.discord_standin import (
     ApiError,
     DiscordStandIn,
     patch_discord,
-    run,
     running_client,
     standin_session,
 )
 from tests.discord_standin._gateway import compressor
+from tests.helpers import run
 
 Scenario = Callable[[DiscordStandIn, "StandInTestBot"], Awaitable[None]]
 

@@ -28,20 +28,24 @@ def test_shared_path_returns_the_path_when_present(
     assert shared_path("seeds") == tmp_path / "seeds"
 
 
-def test_the_suite_needs_no_shared_folder(tmp_path: Path) -> None:
+def _test_files() -> list[Path]:
+    skip = {ROOT / "tests" / "helpers.py", Path(__file__).resolve()}
+    return [p for p in sorted((ROOT / "tests").rglob("*.py")) if p not in skip]
+
+
+def test_tests_reach_the_shared_folder_only_through_shared_path() -> None:
+    """``ROOT.parent`` (the folder ../shared sits in) appears in no test but through the helper."""
+    offenders = [p.name for p in _test_files() if "ROOT.parent" in p.read_text(encoding="utf-8")]
+    assert offenders == []
+
+
+def test_the_tests_that_need_shared_data_skip_without_it(tmp_path: Path) -> None:
     """Every test that reads ../shared skips (none fails) when it is not there."""
+    users = [str(p) for p in _test_files() if "shared_path(" in p.read_text(encoding="utf-8")]
+    assert users, "no test uses shared_path: this check would prove nothing"
     env = {**os.environ, SHARED_ENV: str(tmp_path / "absent")}
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/core",
-            "tests/evaluation",
-        ],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *users],
         cwd=ROOT,
         env=env,
         capture_output=True,

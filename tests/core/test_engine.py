@@ -13,11 +13,6 @@ from bot.core.synonyms import load_synonyms
 from tests.helpers import ROOT
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    return Engine.open(ROOT / "sources", tmp_path_factory.mktemp("index"))
-
-
 def test_the_17000_question_is_answered_with_attribution(engine: Engine) -> None:
     answer = engine.ask("How many Japanese lived on the islands before the Soviet occupation?")
     assert answer.answered

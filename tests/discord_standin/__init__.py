@@ -410,11 +410,6 @@ async def running_client(
             await asyncio.wait_for(task, 5)
 
 
-def run(coro: Any, timeout: float = 30.0) -> Any:
-    """``asyncio.run`` with an overall timeout, for plain synchronous tests."""
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
 with contextlib.suppress(ImportError):
     import pytest_asyncio
 

@@ -29,8 +29,8 @@ from bot.frontends.discord_bot.formatting import (
 from bot.frontends.discord_bot.markdown import width
 from bot.service.service import Service
 from bot.service.settings import DiscordSettings, QuestionLogSettings, Settings
-from tests.discord_standin import DiscordStandIn, patch_discord, run, running_client
-from tests.helpers import ROOT, write_corpus
+from tests.discord_standin import DiscordStandIn, patch_discord, running_client
+from tests.helpers import ROOT, run, write_corpus
 
 Json = dict[str, Any]
 Json = dict[str, Any]

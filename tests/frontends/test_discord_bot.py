@@ -14,6 +14,7 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot.frontends.shared import FollowUps
 from tests.discord_standin import DiscordStandIn
 from tests.discord_standin._world import EVERYONE_PERMS
 from tests.frontends.discord_session import (
@@ -131,7 +132,7 @@ def test_reply_to_an_answer_uses_the_earlier_question_as_context(
         )
         reply = await s.standin.wait_for_message(reply_to=msg, timeout=5)
         assert "visa-free" in embed_of(reply)["description"]
-        s.bot.cog.questions.clear()  # forgotten (e.g. a restart): read back from the embed
+        s.bot.cog.follow_ups = FollowUps()  # forgotten (e.g. a restart): read from the embed
         again = await s.standin.send_message(
             follow, referenced_message=out["message"], channel_id=where
         )
@@ -456,7 +457,7 @@ def test_slow_answer_is_deferred_then_filled_in(
             channel_id=int(message["channel_id"]),
         )
         await s.standin.wait_for_message(reply_to=follow, timeout=5)
-        assert s.bot.cog.questions.get(int(message["id"])) == MULTI
+        assert s.bot.cog.follow_ups.question_for(int(message["id"])) == MULTI
         s.standin.assert_clean()
 
     scenario(make_settings(tmp_path, button_timeout_seconds=0.5), check)

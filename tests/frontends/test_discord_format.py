@@ -25,13 +25,13 @@ from bot.frontends.discord_bot.formatting import (
     sources_pages,
 )
 from bot.frontends.discord_bot.markdown import (
-    ELLIPSIS,
     Marked,
     escape,
     fit_text,
     unescape,
     width,
 )
+from bot.frontends.shared import ELLIPSIS
 from tests.frontends.discord_session import check_embed
 
 

@@ -15,9 +15,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -26,20 +26,10 @@ from bot.frontends.http_api.server import bound_address, start_http
 from bot.service.limits import MAX_QUESTION_CHARS
 from bot.service.service import Service
 from bot.service.settings import Settings
-from tests.helpers import ROOT, free_port, service_settings, serving, write_corpus
+from tests.helpers import ROOT, free_port, run, service_settings, serving, write_corpus
 
-T = TypeVar("T")
 ANSWERABLE = "How many Japanese lived on the islands before the Soviet occupation?"
 UNANSWERABLE = "What is the capital of Australia?"
-
-
-def run(coro: Awaitable[T], timeout: float = 60) -> T:
-    """Run a coroutine to completion in a fresh event loop, bounded in time."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
 
 
 @pytest.fixture

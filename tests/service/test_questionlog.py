@@ -18,7 +18,7 @@ import pytest
 from bot.core.pipeline.engine import Engine, QuestionError
 from bot.service.questionlog import QuestionLog, salt_path
 from bot.service.service import Request, Service
-from tests.helpers import service_settings, write_corpus
+from tests.helpers import service_settings
 
 QUESTION = "How many Japanese lived on the islands before the Soviet occupation?"
 
@@ -30,22 +30,15 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSBOT_LOG_SALT", raising=False)
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    """A real engine over the two-article test corpus."""
-    root = tmp_path_factory.mktemp("corpus")
-    return Engine.open(write_corpus(root / "sources"), root / "index")
-
-
 def lines(path: Path) -> list[dict[str, Any]]:
     """The entries of one log file."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_an_entry_has_every_field_and_no_raw_user_id(tmp_path: Path, engine: Engine) -> None:
+def test_an_entry_has_every_field_and_no_raw_user_id(tmp_path: Path, small: Engine) -> None:
     path = tmp_path / "logs" / "q.jsonl"
     log = QuestionLog(path, salt="pepper")
-    answer = engine.ask(QUESTION, k=2)
+    answer = small.ask(QUESTION, k=2)
     log.record(
         frontend="discord",
         user_id=123456789012345678,

@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--sync-global", action="store_true", help="sync slash commands globally, then exit"
     )
-    run.set_defaults(func=_lazy("bot.frontends.discord_bot.runner", "run_command"))
+    run.set_defaults(func=_lazy("bot.frontends.launch", "run_command"))
 
     serve = sub.add_parser("serve", parents=[common], help="serve the HTTP API only")
     serve.add_argument("--host", default=None, help="bind address (config http.host)")

@@ -19,9 +19,9 @@ from discord.ext import commands
 
 from bot.core.answer import Answer
 from bot.core.build import describe_build
-from bot.core.lru import LruMap
 from bot.core.pipeline.engine import Engine
 from bot.errors import BadInput, NewsbotError, Unavailable
+from bot.frontends.shared import Cooldowns, FollowUps
 from bot.service.limits import Limits
 from bot.service.service import Request
 
@@ -35,7 +35,6 @@ from .formatting import (
     sources_pages,
 )
 from .guards import (
-    Cooldowns,
     as_sentence,
     channel_allowed,
     has_role,
@@ -77,8 +76,8 @@ class QuestionsCog(commands.Cog, name="Questions"):
             max_question_chars=self.config.max_question_chars, max_k=self.config.quotes_per_answer
         )
         self.cooldowns = Cooldowns(self.config.cooldown_seconds)
-        self.questions: LruMap[int, str] = LruMap(REMEMBERED_ANSWERS)
-        self.threads: LruMap[int, str] = LruMap(REMEMBERED_ANSWERS)  # thread id → its question
+        self.follow_ups = FollowUps(REMEMBERED_ANSWERS)  # answer message id → its question
+        self.threads = FollowUps(REMEMBERED_ANSWERS)  # thread id → its question
         self.views = bot.views
 
     async def cog_unload(self) -> None:
@@ -233,9 +232,9 @@ class QuestionsCog(commands.Cog, name="Questions"):
         if ref is None or ref.message_id is None:
             if started_by(message.channel, self.bot.user.id):
                 thread = message.channel
-                return self.threads.get(thread.id) or getattr(thread, "name", None)
+                return self.threads.question_for(thread.id) or getattr(thread, "name", None)
             return None
-        remembered = self.questions.get(ref.message_id)
+        remembered = self.follow_ups.question_for(ref.message_id)
         if remembered:
             return remembered
         earlier = ref.resolved if isinstance(ref.resolved, discord.Message) else None
@@ -361,7 +360,7 @@ class QuestionsCog(commands.Cog, name="Questions"):
             return None
         thread = await start_thread(starter, question)
         if thread is not None:
-            self.threads[thread.id] = question
+            self.threads.remember(thread.id, question)
         return thread
 
     def _answer_view(
@@ -383,7 +382,7 @@ class QuestionsCog(commands.Cog, name="Questions"):
     ) -> None:
         """Keep the question of an answer message (for replies) and where its view is shown."""
         if message_id is not None:
-            self.questions[message_id] = question
+            self.follow_ups.remember(message_id, question)
         if view is not None:
             self._bind(view, channel_id, message_id)
 

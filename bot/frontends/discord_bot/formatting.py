@@ -15,8 +15,9 @@ import discord
 
 from bot.core.answer import Answer, Quote, attribution, stated
 from bot.core.sources import SourceMeta
+from bot.frontends.shared import ELLIPSIS, pages
 
-from .markdown import ELLIPSIS, Marked, fit_text, unescape, width
+from .markdown import Marked, fit_text, unescape, width
 
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
@@ -159,21 +160,14 @@ def sources_pages(sources: Sequence[SourceMeta]) -> list[discord.Embed]:
         url = safe_url(meta.url)
         line = fit_text(" · ".join(details), 250) + (f"\n<{url}>" if url else "")
         entries.append(f"**{number}. {title}**\n{line}")
-    chunks: list[list[str]] = []
-    size = 0
-    for entry in entries:
-        if not chunks or len(chunks[-1]) >= SOURCES_PER_PAGE or size + width(entry) > PAGE_CHARS:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(entry)
-        size += width(entry) + 2
-    pages = []
-    for number, chunk in enumerate(chunks or [["No sources are indexed."]], 1):
-        embed = discord.Embed(title="Sources", colour=COLOUR, description="\n\n".join(chunk))
-        total = max(1, len(chunks))
-        embed.set_footer(text=f"{len(sources)} sources · page {number} of {total}")
-        pages.append(embed)
-    return pages
+    chunks = pages(entries, SOURCES_PER_PAGE, PAGE_CHARS, width)
+    embeds = []
+    for number, chunk in enumerate(chunks, 1):
+        text = "\n\n".join(chunk) or "No sources are indexed."
+        embed = discord.Embed(title="Sources", colour=COLOUR, description=text)
+        embed.set_footer(text=f"{len(sources)} sources · page {number} of {len(chunks)}")
+        embeds.append(embed)
+    return embeds
 
 
 def follow_up_help(name: str, reads_messages: bool) -> str:

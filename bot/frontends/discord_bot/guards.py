@@ -1,39 +1,17 @@
-"""Small policies of the Discord front end: cooldowns, permissions, the per-question log line."""
+"""Small policies of the Discord front end: permissions, mentions, the per-question log line."""
 
 from __future__ import annotations
 
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import discord
 
 from bot.core.answer import Answer
 
 logger = logging.getLogger("bot.frontends.discord_bot.cog")
-
-
-class Cooldowns:
-    """One question per ``seconds`` per user; remembers only users seen within the window."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.clock = clock
-        self._last: dict[int, float] = {}
-
-    def acquire(self, user_id: int) -> float:
-        """0.0 and the user's turn is taken, or the seconds left before they may ask again."""
-        if self.seconds <= 0:
-            return 0.0
-        now = self.clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.seconds:
-            return self.seconds - (now - last)
-        self._last[user_id] = now
-        if len(self._last) > 10_000:  # forget users whose cooldown is over
-            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
-        return 0.0
 
 
 def channel_allowed(allowed: Iterable[int], channel: object, channel_id: int | None) -> bool:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
 import discord
 
-from bot.core.passages import sentence_spans
+from bot.frontends.shared import ELLIPSIS, cut_point
 
-ELLIPSIS = "…"
 _JOINABLE = re.compile(r"[\s\-\u2010\u2011]+")  # gaps between matched words worth bolding
 _ALWAYS = "\\*_~|`["  # characters that are markdown (or start a masked link) anywhere
-_WORD = re.compile(r"\S+")
 _ATOM = re.compile(r"\\*[^\\\u200b]\u200b?", re.DOTALL)  # a character with its escapes
 _UNESCAPED = re.compile(r"(?<!\\)[*_~|`\[]")  # what escape_markdown left inside a "link"
 _ESCAPED = re.compile(r"\\([^0-9A-Za-z\s])")
@@ -193,34 +191,11 @@ class Marked:
         def cost(end: int, tail: str) -> int:
             return width(lead) + width(self.render(start, end)) + width(tail)
 
-        words = [m.end() for m in _WORD.finditer(self.text, start, last)]
-        best = _last_fitting(words, lambda e: cost(e, ELLIPSIS) <= limit)
-        if best is None:  # one "word" longer than the limit: cut it (the only way)
-            chars = list(range(start + 1, last + 1))
-            best = _last_fitting(chars, lambda e: cost(e, ELLIPSIS) <= limit)
-            if best is None:
-                return ELLIPSIS
-            return lead + self.render(start, best) + ELLIPSIS
-        sentences = [e for _, e in sentence_spans(self.text, start, last) if e <= best]
-        if (
-            sentences
-            and sentences[-1] - start >= 0.6 * (best - start)
-            and cost(sentences[-1], " " + ELLIPSIS) <= limit
-        ):
-            return lead + self.render(start, sentences[-1]) + " " + ELLIPSIS
-        return lead + self.render(start, best) + ELLIPSIS
-
-
-def _last_fitting(candidates: Sequence[int], fits: Callable[[int], bool]) -> int | None:
-    """The largest candidate for which ``fits`` holds (it is monotonic: binary search)."""
-    low, high, found = 0, len(candidates) - 1, None
-    while low <= high:
-        mid = (low + high) // 2
-        if fits(candidates[mid]):
-            found, low = candidates[mid], mid + 1
-        else:
-            high = mid - 1
-    return found
+        where = cut_point(self.text, start, last, lambda e, tail: cost(e, tail) <= limit)
+        if where is None:
+            return ELLIPSIS
+        end, tail = where
+        return lead + self.render(start, end) + tail
 
 
 def fit_text(text: str, limit: int) -> str:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 import discord
@@ -25,6 +26,11 @@ from bot.service.service import Service
 from bot.service.settings import Settings, load_settings, secret
 
 from .client import NewsBot
+
+Stop = Callable[[], Awaitable[None]]
+# Something started beside the bot in its event loop (the HTTP API), given the bot's health
+# check; it returns how to stop it.
+Companion = Callable[[Callable[[], tuple[bool, str]]], Awaitable[Stop]]
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +73,17 @@ def setup_logging(settings: Settings) -> logging.Handler:
 
 
 async def run_bot(
-    settings: Settings, service: Service, token: str, *, sync_global: bool = False
+    settings: Settings,
+    service: Service,
+    token: str,
+    *,
+    sync_global: bool = False,
+    companions: Sequence[Companion] = (),
 ) -> None:
-    """Run the bot (and the HTTP API when enabled) until closed or signalled.
+    """Run the bot (and its companions) until closed or signalled.
 
     A failure a person can fix (a rejected token, no network, a port in use) is a StartError.
     """
-    from bot.frontends.http_api.server import start_http
-
     bot = NewsBot(settings, service, sync_global=sync_global)
     loop = asyncio.get_running_loop()
     closing: list[asyncio.Task[None]] = []
@@ -89,7 +98,7 @@ async def run_bot(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop, sig.name)
             handled.append(sig)
-    http = None
+    stops: list[Stop] = []
     try:
         async with bot:
             if sync_global:
@@ -101,8 +110,8 @@ async def run_bot(
                     "an hour to appear."
                 )
                 return
-            if settings.http.enabled:
-                http = await start_http(service, settings, [bot.health])
+            for start in companions:
+                stops.append(await start(bot.health))
             await bot.start(token)
         if closing:
             await asyncio.gather(*closing)
@@ -117,14 +126,18 @@ async def run_bot(
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
-        if http is not None:
-            await http.cleanup()
+        for stop_companion in stops:
+            await stop_companion()
         await service.aclose()
     logger.info("stopped")
 
 
-def run_command(args: argparse.Namespace) -> None:
-    """``python -m bot run [--sync-global]``: the Discord bot, until SIGTERM/SIGINT."""
+def run_command(
+    args: argparse.Namespace,
+    companions: Callable[[Service, Settings], Sequence[Companion]] = lambda s, st: (),
+) -> None:
+    """``python -m bot run [--sync-global]``: the Discord bot, until SIGTERM/SIGINT; what
+    ``companions`` returns starts beside it (see :mod:`bot.frontends.launch`)."""
     settings = load_settings(args.config)
     token = secret(TOKEN_ENV)
     if not token:
@@ -132,6 +145,9 @@ def run_command(args: argparse.Namespace) -> None:
     handler = setup_logging(settings)
     try:
         service = Service.open(settings, args.sources, args.index)
-        asyncio.run(run_bot(settings, service, token, sync_global=args.sync_global))
+        beside = companions(service, settings)
+        asyncio.run(
+            run_bot(settings, service, token, sync_global=args.sync_global, companions=beside)
+        )
     finally:
         logging.getLogger().removeHandler(handler)

@@ -1,0 +1,52 @@
+"""The synonyms file: groups of interchangeable phrases, expanded for a query's terms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.core.synonyms import SynonymsError, load_synonyms
+from bot.core.tokenizer import tokenize
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "synonyms.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_phrase_in_the_question_brings_in_the_other_phrases_of_its_group(tmp_path: Path) -> None:
+    synonyms = load_synonyms(
+        _write(
+            tmp_path, "groups:\n  - [Kuril Islands, Northern Territories]\n  - [Moscow, Russia]\n"
+        )
+    )
+    related = synonyms.expand(tokenize("status of the Northern Territories"))
+    assert set(related) == set(tokenize("Northern Territories"))
+    assert all(extra == set(tokenize("Kuril Islands")) for extra in related.values())
+    assert synonyms.expand(tokenize("territories of the north")) == {}  # a phrase, in order
+
+
+def test_terms_already_asked_are_not_added_again(tmp_path: Path) -> None:
+    synonyms = load_synonyms(_write(tmp_path, "groups:\n  - [Moscow, Russia]\n"))
+    assert synonyms.expand(tokenize("Russia and Moscow")) == {}
+    assert synonyms.expand(tokenize("Moscow said")) == {"moscow": {"russia"}}
+
+
+def test_groups_of_one_phrase_or_stop_words_only_are_dropped(tmp_path: Path) -> None:
+    synonyms = load_synonyms(
+        _write(tmp_path, "groups:\n  - [Japan]\n  - [the, of]\n  - [a, b c]\n")
+    )
+    assert len(synonyms.groups) <= 1
+
+
+@pytest.mark.parametrize("text", ["groups: 3\n", "- a\n", "groups:\n  - a\n", "groups: [\n"])
+def test_a_malformed_file_is_one_error_naming_it(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(SynonymsError, match=r"synonyms\.yaml"):
+        load_synonyms(path)
+
+
+def test_the_packaged_file_loads() -> None:
+    assert load_synonyms().groups
