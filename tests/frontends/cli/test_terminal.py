@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
+import sys
 
 import pytest
 
-from tests.helpers import run_cli, run_in_pty
+from tests.helpers import ROOT, run_cli, run_in_pty
 
 QUESTION = "How many Japanese lived on the islands before the Soviet occupation?"
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -87,3 +89,16 @@ def test_corrections_and_the_reason_for_declining_are_shown(index: list[str]) ->
     assert plain.stdout == f"I couldn't find that in the sources. {reason}\n"
     piped = run_cli(*index, "ask", "who is the russian ambasador")
     assert piped.stdout.startswith("Did you mean: ambassador (not ambasador)?\n\n1. ")
+
+
+def test_piped_output_does_not_import_rich(index: list[str]) -> None:
+    """rich is for terminals only: a scripted ``ask`` does not pay for importing it."""
+    code = (
+        "import sys; from bot.frontends.cli.main import main; "
+        f"status = main({[*index, 'ask', QUESTION]!r}); "
+        "print('rich loaded' if 'rich' in sys.modules else 'no rich', file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert "17,000" in result.stdout and result.stderr.strip().endswith("no rich")
