@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.core.sources import Problem, Source, SourceMeta, plain_source
+from bot.core.source_files import Problem
+from bot.core.sources import Source, SourceMeta, plain_source
 
 
 def read_html(path: Path, base: Path) -> tuple[Source | None, list[Problem]]:

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bot.core.sources import BAD_DATE, Problem, Source, SourceMeta, plain_source, valid_date
+from bot.core.source_files import Problem
+from bot.core.sources import BAD_DATE, Source, SourceMeta, plain_source, valid_date
 
 
 def read_jsonl(
