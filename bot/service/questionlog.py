@@ -88,7 +88,8 @@ class _Queue(logging.handlers.QueueHandler):
     """Hands lines to the writer thread; counts (never raises on) lines a full queue refuses."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(queue.Queue(maxsize=limit))
+        self.pending: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=limit)
+        super().__init__(self.pending)
         self.dropped = 0
         self._noticed_at: float | None = None
 
@@ -97,7 +98,7 @@ class _Queue(logging.handlers.QueueHandler):
 
     def enqueue(self, record: logging.LogRecord) -> None:
         try:
-            self.queue.put_nowait(record)
+            self.pending.put_nowait(record)
         except queue.Full:
             self.dropped += 1
             now = time.monotonic()
@@ -128,7 +129,7 @@ class QuestionLog:
         self._listener: logging.handlers.QueueListener | None = None
         if path is not None:
             self._file = LineFileHandler(path, max_bytes=max_bytes, backups=backups)
-            self._listener = logging.handlers.QueueListener(self._queue.queue, self._file)
+            self._listener = logging.handlers.QueueListener(self._queue.pending, self._file)
             self._listener.start()
 
     @classmethod
@@ -206,8 +207,7 @@ class QuestionLog:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until every entry queued so far is written (False on timeout). Not on the loop."""
-        pending = self._queue.queue
-        assert isinstance(pending, queue.Queue)
+        pending = self._queue.pending
         deadline = time.monotonic() + timeout
         with pending.all_tasks_done:
             while pending.unfinished_tasks:

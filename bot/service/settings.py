@@ -105,11 +105,11 @@ class Environment(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    discord_token: str | None = Field(None, validation_alias="DISCORD_TOKEN")
-    api_token: str | None = Field(None, validation_alias="NEWSBOT_API_TOKEN")
-    log_salt: str | None = Field(None, validation_alias="NEWSBOT_LOG_SALT")
-    sources: Path | None = Field(None, validation_alias="NEWSBOT_SOURCES")
-    index: Path | None = Field(None, validation_alias="NEWSBOT_INDEX")
+    discord_token: str | None = Field(default=None, validation_alias="DISCORD_TOKEN")
+    api_token: str | None = Field(default=None, validation_alias="NEWSBOT_API_TOKEN")
+    log_salt: str | None = Field(default=None, validation_alias="NEWSBOT_LOG_SALT")
+    sources: Path | None = Field(default=None, validation_alias="NEWSBOT_SOURCES")
+    index: Path | None = Field(default=None, validation_alias="NEWSBOT_INDEX")
 
     @field_validator("*", mode="before")
     @classmethod

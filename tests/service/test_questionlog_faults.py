@@ -136,7 +136,7 @@ def test_a_full_queue_counts_every_refused_entry_and_says_so_once(
         for n in range(5):
             handler.handle(logging.makeLogRecord({"msg": json.dumps({"n": n})}))
     assert handler.dropped == 3
-    assert handler.queue.qsize() == 2
+    assert handler.pending.qsize() == 2
     assert len([r for r in caplog.records if "writer is behind" in r.getMessage()]) == 1
 
 
