@@ -322,7 +322,7 @@ def test_declined_answers_say_why_and_corrections_say_did_you_mean(tmp_path: Pat
         embed = embed_of(out)
         assert embed["description"] == (
             "I couldn't find that in the sources.\n"
-            "Nothing in the sources matches 'best', 'recipe' or 'sourdough'."
+            "Nothing in the sources matches 'recipe', 'sourdough' or 'pizza'."
         )
         assert embed["footer"]["text"] == "Searched 5 sources."
         assert not out["message"]["components"]

@@ -157,8 +157,15 @@ def _listed(words: list[str], quote: str = "'", last: str = " or ") -> str:
 
 def why_not(question: Question, evidence: Evidence) -> str:
     """One line saying why nothing was quoted, from what the sources hold of the question."""
-    unknown = [c.surface for c in question.concepts if not c.known]
-    if unknown and len(unknown) == len(question.concepts):
+    weights = evidence.weights
+    missing = sorted(
+        (-float(w), k)
+        for k, (c, w) in enumerate(zip(question.concepts, weights, strict=True))
+        if not c.known
+    )
+    # the rarest words no passage has (a common one like "next" only when nothing rarer is)
+    unknown = [question.concepts[k].surface for w, k in missing if -w >= -missing[0][0] / 2]
+    if missing and len(missing) == len(question.concepts):
         return f"Nothing in the sources matches {_listed(unknown)}."
     names = [c.surface for c in question.concepts if not c.known and c.surface[:1].isupper()]
     if names:

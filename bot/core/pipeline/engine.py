@@ -129,7 +129,7 @@ class Engine:
         asked, evidence, scores, verdict, timings = self._judged(question, context)
         judged = time.perf_counter()
         sources = backend.source_of(evidence.passages)
-        similarity = similarities(evidence, backend) if verdict.relevant else np.zeros((0, 0))
+        similarity = similarities(evidence, backend, verdict.relevant)
         kinds = np.array([backend.kind(int(p)) == "body" for p in evidence.passages], dtype=int)
         chosen = diversify(
             verdict.relevant, scores, sources, similarity, offset + k + 1, settings, kinds

@@ -198,12 +198,15 @@ def _proximity(row: np.ndarray, matched: np.ndarray, concept: np.ndarray, n: int
     return proximity
 
 
-def similarities(evidence: Evidence, backend: Retrieval) -> np.ndarray:
-    """Cosine of the candidates' idf-weighted term vectors (the stored forward index)."""
-    n = len(evidence.passages)
+def similarities(evidence: Evidence, backend: Retrieval, rows: list[int]) -> np.ndarray:
+    """Cosine of the idf-weighted term vectors (the stored forward index) of some candidates,
+    as a candidates × candidates matrix (zero outside ``rows``)."""
+    size = len(evidence.passages)
+    full = np.zeros((size, size))
+    n = len(rows)
     if n == 0:
-        return np.zeros((0, 0))
-    indptr, ids, counts = backend.forward(evidence.passages)
+        return full
+    indptr, ids, counts = backend.forward(evidence.passages[rows])
     row = np.repeat(np.arange(n), np.diff(indptr))
     terms, column = np.unique(ids, return_inverse=True)
     vectors = np.zeros((n, len(terms)))
@@ -211,4 +214,5 @@ def similarities(evidence: Evidence, backend: Retrieval) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1)
     norms[norms == 0] = 1.0
     vectors /= norms[:, None]
-    return vectors @ vectors.T
+    full[np.ix_(rows, rows)] = vectors @ vectors.T
+    return full
