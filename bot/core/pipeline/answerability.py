@@ -174,11 +174,11 @@ def why_not(question: Question, evidence: Evidence) -> str:
         return f"No source mentions {_listed(unknown)}."
     if len(evidence.passages):
         best = int(np.argmax(evidence.presence @ evidence.weights))
-        missing = [
+        lacking = [
             c.surface
             for c, p in zip(question.concepts, evidence.presence[best], strict=True)
             if not p
         ]
-        if missing:
-            return f"No passage speaks of {_listed(missing, last=' and ')} with the rest."
+        if lacking:
+            return f"No passage speaks of {_listed(lacking, last=' and ')} with the rest."
     return "No passage matches the question closely enough."
