@@ -18,20 +18,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.ag_news import CORPUS, HELD_OUT, SEED, read_items
-from benchmarks.bench_http import fire, free_port, wait_healthy
-from benchmarks.common import ROOT, fmt, machine_description, markdown_table, run_worker
+from benchmarks.bench_http import (
+    cores,
+    fire,
+    free_port,
+    in_process_ceiling,
+    start_server,
+    wait_healthy,
+)
+from benchmarks.common import (
+    ROOT,
+    fmt,
+    machine_description,
+    markdown_table,
+    percentile,
+    run_worker,
+)
 from benchmarks.scale import ScaleConfig, ScaleRun, ask_cli_wall, run_scale
 
 SIZES = {"10k": 10_000, "124k": 124_100, "1M": 1_000_000}
@@ -71,83 +83,38 @@ def measure_size(label: str, size: int, args: argparse.Namespace, work: Path) ->
     return {"run": run, "added": added, "size": size}
 
 
-def _server(folder: Path, workers: int, port: int) -> subprocess.Popen[bytes]:
-    """``python -m bot serve --workers N`` on the five articles, private index and log."""
-    config = folder / "config.yaml"
-    config.write_text(
-        f"log_level: WARNING\nquestion_log:\n  path: {folder / 'questions.jsonl'}\n",
-        encoding="utf-8",
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("NEWSBOT_API_TOKEN", None)
-    command = [sys.executable, "-m", "bot", "serve", "--config", str(config), "--port", str(port)]
-    command += ["--sources", str(ROOT / "sources"), "--index", str(folder / "index")]
-    command += ["--workers", str(workers)]
-    with (folder / f"server-{workers}.log").open("wb") as log:
-        return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=log)
-
-
-def _serve_supports_workers() -> bool:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "serve", "--help"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return "--workers" in result.stdout
-
-
-async def _http(workers: int, requests: int, folder: Path) -> tuple[float, float, int]:
+async def _http(workers: int, requests: int, folder: Path, questions: list[str]) -> tuple:
     """(requests/s, p95 ms, errors) for ``requests`` unique questions, 50 at a time."""
-    from benchmarks.common import percentile
-    from bot.evaluation.scoring import load_questions
-
-    questions = [q.question for q in load_questions(ROOT / "eval" / "questions.yaml")]
     port = free_port()
-    proc = _server(folder, workers, port)
+    proc = start_server(folder, ROOT / "sources", port, workers, "WARNING")
     try:
         await wait_healthy(port, proc)
-        await fire(port, questions, 200, 50, distinct=True)
+        await fire(port, questions, 400, 50, distinct=True)
         latencies, errors, seconds = await fire(port, questions, requests, 50, distinct=True)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
     return len(latencies) / seconds, percentile(latencies, 95), errors
 
 
-def in_process_ceiling(requests: int, folder: Path) -> float:
-    """Unique questions per second through ``Service``-free ``Engine.ask`` + JSON, one thread."""
-    from bot.core.pipeline.engine import Engine
+def measure_http(requests: int) -> dict[str, Any]:
+    """HTTP throughput and p95 with 1 and N workers (``serve --workers``), and the ceiling."""
     from bot.evaluation.scoring import load_questions
 
-    engine = Engine.open(ROOT / "sources", folder / "ceiling-index")
     questions = [q.question for q in load_questions(ROOT / "eval" / "questions.yaml")]
-    began = time.perf_counter()
-    for n in range(requests):
-        answer = engine.ask(f"{questions[n % len(questions)]} #{n}", k=3)
-        json.dumps(answer.to_json(), ensure_ascii=False)
-    return requests / (time.perf_counter() - began)
-
-
-def measure_http(requests: int) -> dict[str, Any]:
-    """HTTP throughput and p95 with 1 and N workers, and the in-process ceiling."""
+    n = cores()
+    result: dict[str, Any] = {"n": n}
     with tempfile.TemporaryDirectory(prefix="newsbot-perf-") as tmp:
-        folder = Path(tmp)
-        result: dict[str, Any] = {"ceiling": in_process_ceiling(requests, folder)}
-        if not _serve_supports_workers():
-            return result
-        n = os.cpu_count() or 1
         for workers in sorted({1, n}):
-            sub = folder / f"w{workers}"
-            sub.mkdir()
-            result[workers] = asyncio.run(_http(workers, requests, sub))
-        result["n"] = n
+            folder = Path(tmp) / f"w{workers}"
+            folder.mkdir()
+            result[workers] = asyncio.run(_http(workers, requests, folder, questions))
+        index = Path(tmp) / "w1" / "index"
+        result["ceiling"] = in_process_ceiling(ROOT / "sources", index, questions)
     return result
 
 
@@ -225,10 +192,14 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def http_rows(http: dict[str, Any]) -> list[list[str]]:
     """HTTP rows (five articles)."""
-    rows = [["in-process ceiling (Engine.ask + JSON, 1 thread)", f"{http['ceiling']:,.0f} req/s"]]
-    if "n" not in http:
-        rows.append(["serve --workers", "not available"])
-        return rows
+    if "error" in http:
+        return [["HTTP", f"failed: {http['error']}"]]
+    rows = [
+        [
+            "in-process ceiling (Engine.ask + JSON, no HTTP, 1 thread)",
+            f"{http['ceiling']:,.0f} req/s",
+        ]
+    ]
     for workers in sorted(k for k in http if isinstance(k, int)):
         rate, p95, errors = http[workers]
         rows.append(
@@ -257,7 +228,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="newsbot-perf-") as tmp:
         work = args.workdir or Path(tmp)
         sizes = {label: measure_size(label, SIZES[label], args, work) for label in labels}
-    http = measure_http(400 if args.quick else 2000)
+    try:
+        http = measure_http(400 if args.quick else 2000)
+    except (OSError, RuntimeError, SystemExit) as exc:  # report the rest even so
+        http = {"error": str(exc)}
     with tempfile.TemporaryDirectory(prefix="newsbot-ask-") as tmp:
         walls = ask_cli_wall(
             ROOT / "sources", Path(tmp) / "index", "Who is the Russian ambassador to Japan?"
