@@ -219,11 +219,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="10k passages only, fewer requests")
     parser.add_argument("--workdir", type=Path, default=None, help="keep corpora and indexes here")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="corpus sizes (10k,124k,1M)")
     args = parser.parse_args()
     args.queries = 60 if args.quick else 300
     args.rounds = 1 if args.quick else 3
     args.rank_bm25_queries = 30 if args.quick else 300
-    labels = ["10k"] if args.quick else list(SIZES)
+    labels = ["10k"] if args.quick else args.sizes.split(",")
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="newsbot-perf-") as tmp:
         work = args.workdir or Path(tmp)
