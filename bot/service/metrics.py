@@ -145,3 +145,12 @@ class ServiceMetrics:
         for name, (help_text, read) in index_gauges.items():
             reg.gauge(name, help_text).set_function(of_index(read))
         reg.collectors.register(_Dropped(question_log))
+
+    def count(self, frontend: str, outcome: str, seconds: float, lookup: str | None) -> None:
+        """Count one question: its outcome, its latency (when answered or declined) and the
+        answer cache's ``lookup`` ("hit", "miss", or None when the question never got that far)."""
+        self.questions.labels(frontend, outcome).inc()
+        if outcome in ("answered", "abstained"):
+            self.latency.labels(frontend).observe(seconds)
+        if lookup is not None:
+            self.cache.labels(lookup).inc()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -22,12 +23,14 @@ import queue
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.core.answer import Answer
 from bot.service.linefile import FAILURE_LOG_INTERVAL, LineFileHandler
-from bot.service.settings import QuestionLogSettings, environment
 from bot.service.votes import Vote, vote_entry
+
+if TYPE_CHECKING:
+    from bot.service.settings import QuestionLogSettings
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ def salt_path(log_path: Path) -> Path:
 
 def load_salt(log_path: Path | None) -> str:
     """The hashing salt: ``NEWSBOT_LOG_SALT``, else the persisted one (created 0600 if missing)."""
+    from bot.service.settings import environment  # pydantic: only where a log is kept
+
     from_env = environment().log_salt
     if from_env:
         return from_env
@@ -122,7 +127,9 @@ class QuestionLog:
         queue_limit: int = _QUEUE_LIMIT,
     ) -> None:
         self.path = path
-        self._salt = (salt if salt is not None else load_salt(path)).encode("utf-8")
+        self._given_salt = salt
+        if path is not None:
+            self._salt  # noqa: B018  # a kept log makes (or reads) its salt file at once
         self._closed = False
         self._queue = _Queue(queue_limit)
         self._file: LineFileHandler | None = None
@@ -136,6 +143,13 @@ class QuestionLog:
     def from_settings(cls, settings: QuestionLogSettings) -> QuestionLog:
         """The log the settings describe (disabled when ``path`` is null)."""
         return cls(settings.path, max_bytes=settings.max_bytes, backups=settings.backups)
+
+    @functools.cached_property
+    def _salt(self) -> bytes:
+        """The hashing salt; a disabled log reads it on its first hash (a one-shot CLI question
+        then never loads the settings library)."""
+        given = self._given_salt
+        return (given if given is not None else load_salt(self.path)).encode("utf-8")
 
     @property
     def enabled(self) -> bool:

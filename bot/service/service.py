@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core.answer import Answer
 from bot.core.build import BuildReport, build_index, describe_build
@@ -26,10 +27,12 @@ from bot.core.pipeline.engine import Engine, Tuning
 from bot.core.sources import SourceMeta
 from bot.errors import BadInput, Unavailable
 from bot.service.limits import DEFAULT_K, DEFAULT_LIMITS, Limits
-from bot.service.metrics import ServiceMetrics
 from bot.service.questionlog import QuestionLog
-from bot.service.settings import Settings
 from bot.service.votes import Vote
+
+if TYPE_CHECKING:  # imported where used: a one-shot CLI question needs neither library
+    from bot.service.metrics import ServiceMetrics
+    from bot.service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,17 @@ class IndexInfo:
             return None
 
 
+def _paths(
+    settings: Settings | None, sources: Path | None, index: Path | None
+) -> tuple[Path, Path]:
+    """The sources and index folders: as given, else the settings'."""
+    if settings is not None:
+        return sources or settings.sources, index or settings.index
+    if sources is None or index is None:
+        raise ValueError("a Service without settings needs its sources and index folders")
+    return sources, index
+
+
 def _generation(engine: Engine) -> str | None:
     return str(engine.index.manifest.get("generation", "")) or None
 
@@ -87,7 +101,7 @@ class Service:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | None,
         *,
         engine: Engine | None,
         sources: Path | None = None,
@@ -95,10 +109,12 @@ class Service:
         question_log: QuestionLog | None = None,
         tuning: Tuning | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        counted: bool = True,
     ) -> None:
+        """``settings`` may be None when ``sources`` and ``index`` are given (the CLI without a
+        settings file); ``counted=False`` keeps no metrics (a process that ends at once)."""
         self.settings = settings
-        self.sources_dir = sources or settings.sources
-        self.index_dir = index or settings.index
+        self.sources_dir, self.index_dir = _paths(settings, sources, index)
         self.tuning = tuning or (engine.tuning if engine else Tuning())
         self.question_log = question_log or QuestionLog(None)
         self._engine = engine
@@ -109,27 +125,29 @@ class Service:
         # Engine work for the async front ends: one thread (started on first use) answers in
         # turn; more threads would only contend for the interpreter lock.
         self.answers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-answer")
-        self.metrics = ServiceMetrics(self.index_info, lambda: self.question_log)
+        self.counted = counted
+        self._metrics: ServiceMetrics | None = None
 
     @classmethod
     def open(
         cls,
-        settings: Settings,
+        settings: Settings | None,
         sources: Path | None = None,
         index: Path | None = None,
         *,
         tuning: Tuning | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
         notify: Callable[[str], None] = logger.info,
+        counted: bool = True,
     ) -> Service:
         """Open the engine (rebuilding a missing or stale index) and the question log. Blocking.
 
-        ``notify`` hears about a rebuild on the way (the CLI prints it on stderr).
+        ``notify`` hears about a rebuild on the way (the CLI prints it on stderr); without
+        ``settings`` nothing is logged.
         """
-        sources = sources or settings.sources
-        index = index or settings.index
+        sources, index = _paths(settings, sources, index)
         engine = Engine.open(sources, index, tuning, notify=notify)
-        log = QuestionLog.from_settings(settings.question_log)
+        log = QuestionLog.from_settings(settings.question_log) if settings else None
         return cls(
             settings,
             engine=engine,
@@ -137,7 +155,17 @@ class Service:
             index=index,
             question_log=log,
             cache_size=cache_size,
+            counted=counted,
         )
+
+    @property
+    def metrics(self) -> ServiceMetrics:
+        """The Prometheus metrics, made on first use (prometheus_client is imported then)."""
+        if self._metrics is None:
+            from bot.service.metrics import ServiceMetrics
+
+            self._metrics = ServiceMetrics(self.index_info, lambda: self.question_log)
+        return self._metrics
 
     @property
     def current_engine(self) -> Engine | None:
@@ -244,18 +272,22 @@ class Service:
 
     @contextlib.contextmanager
     def _in_flight(self) -> Iterator[None]:
-        self.metrics.in_flight.inc()
+        gauge = self.metrics.in_flight if self.counted else None
+        if gauge is not None:
+            gauge.inc()
         try:
             yield
         finally:
-            self.metrics.in_flight.dec()
+            if gauge is not None:
+                gauge.dec()
 
     def _answer(self, request: Request, began: float) -> tuple[Engine, Answer]:
         """Check, answer, count and log one request (``began``: when it was handed in)."""
         engine = self.engine
-        metrics = self.metrics
+        metrics = self.metrics if self.counted else None
         answer: Answer | None = None
         cached = False
+        lookup: str | None = None  # "hit" or "miss" once the cache was asked
         error: str | None = None
         outcome = "error"
         try:
@@ -263,10 +295,9 @@ class Service:
             question, k, offset, _ = key
             found = self.cache.get(key)
             if found is not None and found[0] is engine:
-                answer, cached = found[1], True
-                metrics.cache.labels("hit").inc()
+                answer, cached, lookup = found[1], True, "hit"
             else:
-                metrics.cache.labels("miss").inc()
+                lookup = "miss"
                 answer = engine.ask(question, k, context=request.context, offset=offset)
                 self.cache[key] = (engine, answer)
             outcome = "answered" if answer.answered else "abstained"
@@ -279,9 +310,8 @@ class Service:
             raise
         finally:
             seconds = time.perf_counter() - began
-            metrics.questions.labels(request.frontend, outcome).inc()
-            if outcome in ("answered", "abstained"):
-                metrics.latency.labels(request.frontend).observe(seconds)
+            if metrics is not None:
+                metrics.count(request.frontend, outcome, seconds, lookup)
             self.question_log.record(
                 frontend=request.frontend,
                 user_id=request.user_id,
@@ -304,7 +334,8 @@ class Service:
         """Log a vote on an answer made by ``engine`` (the last per user counts) and count it."""
         generation = _generation(engine) if engine is not None else None
         self.question_log.record_vote(replace(vote, index=generation))
-        self.metrics.votes.labels(vote.frontend, vote.vote).inc()
+        if self.counted:
+            self.metrics.votes.labels(vote.frontend, vote.vote).inc()
 
     async def reindex(self) -> BuildReport:
         """Rebuild the index from the sources in a thread, then swap in a new engine atomically.

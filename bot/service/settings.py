@@ -17,8 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.core.yamlfile import read_yaml
 from bot.errors import ConfigError
 from bot.service.limits import MAX_K, MAX_QUESTION_CHARS
+from bot.service.settings_file import settings_file
 
-DEFAULT_CONFIG = Path("config.yaml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -204,13 +204,6 @@ def _first_error(exc: ValidationError, model: type[BaseModel]) -> str:
     if "input" in error and key not in alias:
         message += f" (got {error['input']!r})"
     return f"{key}: {message}"
-
-
-def settings_file(path: Path | None) -> Path | None:
-    """The settings file in use: ``path`` if given, else config.yaml if it exists, else None."""
-    if path is not None:
-        return path
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
 
 
 def load_settings(path: Path | None) -> Settings:

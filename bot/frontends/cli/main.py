@@ -34,7 +34,7 @@ from bot.frontends.cli.paths import ENV_INDEX, ENV_SOURCES, missing_sources, res
 from bot.frontends.cli.terminal import Screen
 from bot.service.limits import DEFAULT_K, DEFAULT_LIMITS
 from bot.service.service import Request, Service
-from bot.service.settings import QuestionLogSettings, load_settings, settings_file
+from bot.service.settings_file import settings_file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,11 +52,13 @@ def _note(message: str) -> None:
 def _service(args: argparse.Namespace, log: bool = True) -> Iterator[Service]:
     """The service over ``--sources``/``--index``; questions are logged when a settings file is
     in use (where its ``question_log`` says), so ``report`` shows them, never with ``log=False``."""
-    config = getattr(args, "config", None)
-    settings = load_settings(config)
-    if not log or settings_file(config) is None:
-        settings = settings.model_copy(update={"question_log": QuestionLogSettings(path=None)})
-    service = Service.open(settings, args.sources, args.index, notify=_note)
+    in_use = settings_file(getattr(args, "config", None)) if log else None
+    settings = None
+    if in_use is not None:
+        from bot.service.settings import load_settings
+
+        settings = load_settings(in_use)
+    service = Service.open(settings, args.sources, args.index, notify=_note, counted=False)
     try:
         yield service
     finally:

@@ -1,0 +1,46 @@
+"""A one-shot ``ask`` loads only what it needs: no settings library, no metrics library, no
+spelling resources when every word is known (each costs tens of milliseconds at start-up)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import ROOT, write_corpus
+
+PROBE = """
+import sys
+from bot.frontends.cli.main import main
+status = main(["ask", "--sources", sys.argv[1], "--index", sys.argv[2], sys.argv[3]])
+heavy = ("pydantic", "pydantic_settings", "prometheus_client", "wordfreq", "rapidfuzz", "rich")
+print(status, " ".join(sorted(m for m in heavy if m in sys.modules)) or "-", file=sys.stderr)
+"""
+
+
+def _loaded(tmp_path: Path, question: str) -> tuple[int, set[str]]:
+    sources = write_corpus(tmp_path / "sources")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(sources), str(tmp_path / "index"), question],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    status, modules = done.stderr.strip().splitlines()[-1].split(" ", 1)
+    return int(status), set() if modules == "-" else set(modules.split())
+
+
+def test_a_plain_question_loads_no_settings_metrics_or_spelling_library(tmp_path: Path) -> None:
+    status, modules = _loaded(tmp_path, "How many Japanese lived on the islands?")
+    assert status == 0
+    assert modules == set()
+
+
+def test_a_misspelt_question_loads_the_spelling_resources_only(tmp_path: Path) -> None:
+    status, modules = _loaded(tmp_path, "How many Japanese lived on the ilsands?")
+    assert status == 0
+    assert {"wordfreq", "rapidfuzz"} <= modules
+    assert not modules & {"pydantic", "pydantic_settings", "prometheus_client"}
