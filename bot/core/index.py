@@ -366,14 +366,15 @@ def _check_structure(
         if not ascending or offsets[-1] > last or (end is not None and last != end):
             raise corrupt(gen / f"{name}.npy", "its offsets are not ascending within their data")
     n_sources, n_terms = counts["sources"], counts["vocabulary"]
+    table = full_arrays["vocab_table"]
     checks: dict[str, Callable[[np.ndarray], Any]] = {
         "passage_source": lambda a: np.all((a >= 0) & (a < n_sources)) and np.all(a[1:] >= a[:-1]),
         "passage_kind": lambda a: np.all(a < len(BLOCK_KINDS)),
         "passage_start": lambda a: np.all(a >= 0) and np.all(a <= arrays["passage_end"]),
         "doc_len": lambda a: np.all(a >= 0),
         "vocab_table": lambda a: (
-            len(a) >= 2 * n_terms
-            and len(a) & (len(a) - 1) == 0
+            len(table) >= 2 * n_terms
+            and len(table) & (len(table) - 1) == 0
             and np.all((a >= -1) & (a < n_terms))
         ),
     }

@@ -298,3 +298,24 @@ def test_read_only_stale_index_answers_with_a_warning(tmp_path: Path) -> None:
         assert "1 source added (new.txt)" in notes[0] and "cannot be written" in notes[0]
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_long_arrays_are_checked_on_a_sample_with_exact_ends(
+    corpus: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SAMPLE entries the load checks a strided sample (fast at any size), ends exactly."""
+    from bot.core import index as index_module
+
+    monkeypatch.setattr(index_module, "SAMPLE", 2)
+    assert len(load_index(corpus[1], deep=False).text_offsets) > 2  # longer than the sample
+    path = _gen(corpus[1]) / "text_offsets.npy"
+    array = np.load(path)
+    array[-1] += 1  # the end no longer matches texts.bin
+    np.save(path, array)
+    with pytest.raises(IndexCorrupt, match=r"text_offsets\.npy"):
+        load_index(corpus[1], deep=False)
+    array[-1] -= 1
+    array[0] = 7  # a sampled entry
+    np.save(path, array)
+    with pytest.raises(IndexCorrupt, match=r"text_offsets\.npy"):
+        load_index(corpus[1], deep=False)
