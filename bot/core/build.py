@@ -21,7 +21,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -32,8 +32,8 @@ import numpy as np
 
 from bot.core.assemble import Assembler, Chunk, tokenize_chunk
 from bot.core.bm25 import BM25Params
-from bot.core.generation import finish_generation, rebuild_lock
-from bot.core.index import ARRAYS, Index, load_index
+from bot.core.generation import current_index, finish_generation, rebuild_lock, write_extras
+from bot.core.index import ARRAYS, ExtraArray, Index, load_index
 from bot.core.manifest import (
     FILES,
     INDEX_FORMAT,
@@ -83,13 +83,14 @@ def build_index(
     progress: Callable[[int, int], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
     notify: Callable[[str], None] = lambda _: None,
+    extras: Sequence[ExtraArray] = (),
 ) -> BuildReport:
     """Read every source, split, tokenize, weigh and write a new index generation atomically.
 
     ``progress`` is called with the bytes of source files read so far and their total.
     """
     with rebuild_lock(index_dir, notify):
-        return _build(sources_dir, index_dir, params, None, progress, on_problem)
+        return _build(sources_dir, index_dir, params, None, progress, on_problem, extras)
 
 
 def ensure_index(
@@ -97,22 +98,23 @@ def ensure_index(
     index_dir: Path,
     params: BM25Params,
     notify: Callable[[str], None] = lambda _: None,
+    extras: Sequence[ExtraArray] = (),
 ) -> Index:
     """Load the index, first updating it (and saying so) when it is missing or stale.
 
     Stale sources are applied incrementally; a changed tokenizer or BM25 setting rebuilds in
     full. A stale index that cannot be written (read-only) answers as built, with a warning.
     """
-    reason = _reason(index_dir, sources_dir, params)
+    reason = _reason(index_dir, sources_dir, params, extras)
     if reason is None:
         return load_index(index_dir)
     try:
         with rebuild_lock(index_dir, notify):
-            reason = _reason(index_dir, sources_dir, params)  # another process may have done it
+            reason = _reason(index_dir, sources_dir, params, extras)  # another process did it?
             if reason:
                 notify(f"Rebuilding the index: {reason}.")
                 previous = _previous(index_dir, params)
-                report = _build(sources_dir, index_dir, params, previous, None, None)
+                report = _build(sources_dir, index_dir, params, previous, None, None, extras)
                 for problem in report.problems:
                     notify(str(problem))
                 notify(describe_build(report))
@@ -128,11 +130,16 @@ def ensure_index(
     return load_index(index_dir)
 
 
-def _reason(index_dir: Path, sources_dir: Path, params: BM25Params) -> str | None:
+def _reason(
+    index_dir: Path, sources_dir: Path, params: BM25Params, extras: Sequence[ExtraArray]
+) -> str | None:
     from bot.core.manifest import staleness
 
     try:
-        return staleness(index_dir, sources_dir, params)
+        stale = staleness(index_dir, sources_dir, params)
+        sizes = read_manifest(index_dir)["sizes"]
+        lacking = [e.what for e in extras if e.required and f"{e.name}.npy" not in sizes]
+        return stale or (f"it has no {', '.join(lacking)} yet" if lacking else None)
     except IndexMissing:
         source_files(sources_dir)
         return f"there is no index in {index_dir} yet"
@@ -277,6 +284,7 @@ def _build(
     previous: Index | None,
     progress: Callable[[int, int], None] | None,
     on_problem: Callable[[Problem], None] | None,
+    extras: Sequence[ExtraArray] = (),
 ) -> BuildReport:
     """Write a new generation (reusing unchanged files of ``previous``) and swap it in."""
     began = time.perf_counter()
@@ -327,6 +335,7 @@ def _build(
         arrays["doc_len"] = arrays["doc_len"].astype(np.int32)
         (tmp / "terms.bin").write_bytes(blob)
         (tmp / FILES).write_text(json.dumps(files, ensure_ascii=False), encoding="utf-8")
+        write_extras(tmp, arrays["text_offsets"], extras, previous or current_index(index_dir))
         counts = {
             "sources": writer.sources,
             "passages": len(arrays["passage_source"]),

@@ -4,6 +4,7 @@ The arrays are saved and every file digested and fsynced in a temporary folder, 
 into place; then ``manifest.json`` is replaced in one ``os.replace`` and older generations are
 removed (processes still reading them keep their memory maps). One ``fcntl`` lock per index
 folder holds the pid of the process rebuilding, so a second one can say whom it waits for.
+Extra arrays (another stage's, per passage) are written into the folder before it is digested.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bot.core.index import ARRAYS
+from bot.core.index import ARRAYS, ExtraArray, Index, load_index
 from bot.core.manifest import MANIFEST, IndexUnavailable, file_digest
 
 LOCK_WAIT_SECONDS = 3600.0
@@ -88,6 +90,26 @@ def finish_generation(
     for old in index_dir.iterdir():
         if old.is_dir() and old.name != generation and old.name.startswith(("build-", ".tmp-")):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def current_index(index_dir: Path) -> Index | None:
+    """The index being replaced, whatever its settings (extras reuse what still fits)."""
+    try:
+        return load_index(index_dir)
+    except IndexUnavailable:
+        return None
+
+
+def write_extras(
+    tmp: Path, offsets: np.ndarray, extras: Sequence[ExtraArray], current: Index | None
+) -> None:
+    """Write each extra array for the new generation's passage texts."""
+    if not extras:
+        return
+    blob = (tmp / "texts.bin").read_bytes()
+    texts = [blob[a:b].decode("utf-8") for a, b in pairwise(offsets.tolist())]
+    for extra in extras:
+        np.save(tmp / f"{extra.name}.npy", extra.compute(texts, current), allow_pickle=False)
 
 
 def _fsync(path: Path) -> None:

@@ -15,9 +15,9 @@ import json
 import mmap
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 import numpy as np
 
@@ -63,6 +63,7 @@ BLOBS = ("texts.bin", "sources.jsonl", "terms.bin")
 SOURCE_CACHE = 100_000  # decoded source metadata kept, most recently shown first
 DEEP_CHECK_BYTES = 1 << 20  # indexes up to this size are digest-checked at every load
 SAMPLE = 1 << 18  # longer arrays are range-checked on a strided sample at load
+EXTRA = "extra-"  # optional per-passage arrays another stage adds to a build (``ExtraArray``)
 
 
 class SourceTable(Sequence[SourceMeta]):
@@ -120,6 +121,7 @@ class Index:
     text_offsets: np.ndarray
     texts: mmap.mmap | bytes
     forward_counts: Forward
+    extras: dict[str, mmap.mmap | bytes] = field(default_factory=dict)
 
     @property
     def params(self) -> BM25Params:
@@ -184,6 +186,11 @@ class Index:
             return str(exc)
         return None
 
+    def extra(self, name: str, dtype: str) -> np.ndarray | None:
+        """An :class:`ExtraArray`'s 1-D array of ``dtype`` (checked), or None when not built."""
+        data = self.extras.get(f"{name}.npy")
+        return None if data is None else _array(self.generation / f"{name}.npy", data, dtype)
+
     def verify(self) -> None:
         """Full check (``python -m bot check``): every file's digest, every id in range."""
         fresh = load_index(self.directory, deep=True)
@@ -198,6 +205,18 @@ class Index:
             "sources.jsonl": len(self.sources._blob),
             "terms.bin": len(self.vocabulary._blob),
         }
+
+
+class ExtraArray(Protocol):
+    """An array a later stage keeps per passage in the build (e.g. passage vectors)."""
+
+    name: str  # the file is ``{name}.npy``; starts with EXTRA
+    what: str  # for the rebuild's reason: "passage vectors"
+    required: bool  # an index without it is stale (else it is added at the next rebuild)
+
+    def compute(self, texts: Sequence[str], current: Index | None) -> np.ndarray:
+        """The 1-D array for these passage texts (``current``: the index being replaced)."""
+        ...
 
 
 def _arrays_of(index: Index) -> dict[str, np.ndarray]:
@@ -244,8 +263,10 @@ def _load(index_dir: Path, manifest: dict[str, Any], deep: bool | None) -> Index
     gen = member_path(index_dir, gen_name)
     sizes: dict[str, int] = manifest["sizes"]
     expected = {f"{a}.npy" for a in ARRAYS} | set(BLOBS) | {"files.json"}
-    if set(sizes) != expected:
+    extras = {n for n in sizes if n.startswith(EXTRA) and n.endswith(".npy")}
+    if set(sizes) - extras != expected:
         raise corrupt(index_dir / "manifest.json", "it does not list the index's files")
+    expected |= extras
     maps = {name: _map(index_dir, gen_name, name, sizes[name]) for name in sorted(expected)}
     if deep is None:
         deep = sum(sizes.values()) <= DEEP_CHECK_BYTES
@@ -279,6 +300,7 @@ def _load(index_dir: Path, manifest: dict[str, Any], deep: bool | None) -> Index
         forward_counts=Forward(
             arrays["forward_indptr"], arrays["forward_terms"], arrays["forward_counts"]
         ),
+        extras={name: maps[name] for name in extras},
     )
 
 

@@ -24,6 +24,7 @@ from bot.core.build import BuildReport, build_index, describe_build
 from bot.core.index import load_index
 from bot.core.lru import LruMap
 from bot.core.pipeline.engine import Engine, Tuning
+from bot.core.pipeline.semantic import SemanticSettings
 from bot.core.sources import SourceMeta
 from bot.errors import BadInput, Unavailable
 from bot.service.limits import DEFAULT_K, DEFAULT_LIMITS, Limits
@@ -146,6 +147,8 @@ class Service:
         ``settings`` nothing is logged.
         """
         sources, index = _paths(settings, sources, index)
+        configured = settings.semantic if settings is not None else "auto"
+        tuning = tuning or Tuning(semantic=SemanticSettings(configured))
         engine = Engine.open(sources, index, tuning, notify=notify)
         log = QuestionLog.from_settings(settings.question_log) if settings else None
         return cls(
@@ -350,9 +353,10 @@ class Service:
                     self.index_dir,
                     self.tuning.bm25,
                     on_problem=lambda p: logger.warning("%s", p),
+                    extras=Engine.extras(self.tuning),
                 )
                 index = await asyncio.to_thread(load_index, self.index_dir)
-                engine = await asyncio.to_thread(Engine, index, None, self.tuning)
+                engine = await asyncio.to_thread(Engine.over, index, self.tuning)
             except Exception:
                 self.metrics.reindexes.labels("failed").inc()
                 raise

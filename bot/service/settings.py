@@ -88,6 +88,7 @@ class Settings(_Section):
     sources: Path = Path("sources")
     index: Path = Path("index")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    semantic: Literal["auto", "on", "off"] = "auto"  # the semantic stage (README)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     question_log: QuestionLogSettings = Field(default_factory=QuestionLogSettings)
@@ -200,7 +201,7 @@ def _first_error(exc: ValidationError, model: type[BaseModel]) -> str:
     if error["type"] == "model_type":
         message = "expected a mapping of settings"
     if error["type"] == "literal_error":
-        message = f"expected one of {', '.join(LOG_LEVELS)}"
+        message = f"expected one of {error.get('ctx', {}).get('expected', ', '.join(LOG_LEVELS))}"
     if "input" in error and key not in alias:
         message += f" (got {error['input']!r})"
     return f"{key}: {message}"

@@ -20,7 +20,7 @@ from bot.core import bm25
 from bot.core.answer import NOT_FOUND, Answer
 from bot.core.backend import IndexBackend
 from bot.core.build import describe_build, ensure_index
-from bot.core.index import Index
+from bot.core.index import ExtraArray, Index
 from bot.core.pipeline.answerability import AnswerabilitySettings, Verdict, judge
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import Evidence, concept_weights, gather, similarities
@@ -28,6 +28,13 @@ from bot.core.pipeline.question import Question, QuestionSettings, parse_questio
 from bot.core.pipeline.quote import quote
 from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
+from bot.core.pipeline.semantic import (
+    PassageVectors,
+    SemanticSettings,
+    VectorScorer,
+    semantic_stage,
+    widen,
+)
 from bot.core.sources import SourceMeta
 from bot.core.synonyms import Synonyms, load_synonyms
 from bot.errors import QuestionError
@@ -52,6 +59,7 @@ class Tuning:
     rerank: RerankSettings = field(default_factory=RerankSettings)
     answerability: AnswerabilitySettings = field(default_factory=AnswerabilitySettings)
     diversify: DiversifySettings = field(default_factory=DiversifySettings)
+    semantic: SemanticSettings = field(default_factory=SemanticSettings)
 
     def setting(self, path: str) -> float:
         """One stage's setting by its dotted name, e.g. ``"answerability.min_coverage"``."""
@@ -71,12 +79,13 @@ def open_index(
     index_dir: Path,
     params: bm25.BM25Params,
     notify: Callable[[str], None] = lambda _: None,
+    extras: tuple[ExtraArray, ...] = (),
 ) -> Index:
     """Load the index, updating it first (and saying so) when it is missing or stale.
 
     A missing or empty sources folder surfaces from the rebuild as a SourcesError.
     """
-    return ensure_index(sources_dir, index_dir, params, notify)
+    return ensure_index(sources_dir, index_dir, params, notify, extras)
 
 
 class Engine:
@@ -108,7 +117,29 @@ class Engine:
     ) -> Engine:
         """Open the index for a sources directory, rebuilding it when stale."""
         tuning = tuning or Tuning()
-        return cls(open_index(sources_dir, index_dir, tuning.bm25, notify), tuning=tuning)
+        index = open_index(sources_dir, index_dir, tuning.bm25, notify, cls.extras(tuning))
+        return cls.over(index, tuning)
+
+    @staticmethod
+    def extras(tuning: Tuning) -> tuple[ExtraArray, ...]:
+        """What a rebuild adds to the index for these settings (the passage vectors).
+
+        Without ``semantic.rank`` an index lacking them is not stale: they come with its next
+        rebuild (so a one-shot command never waits for them).
+        """
+        stage = semantic_stage(tuning.semantic)
+        if stage is None:
+            return ()
+        vectors = stage.vectors
+        return (
+            vectors if tuning.semantic.rank else PassageVectors(vectors.encoder, required=False),
+        )
+
+    @classmethod
+    def over(cls, index: Index, tuning: Tuning) -> Engine:
+        """An engine over a loaded index, with the semantic scorer when the settings rank by it."""
+        stage = semantic_stage(tuning.semantic) if tuning.semantic.rank else None
+        return cls(index, tuning=tuning, semantic=stage.scorer(index) if stage else None)
 
     def sources(self) -> list[SourceMeta]:
         """The corpus, in index order."""
@@ -173,6 +204,8 @@ class Engine:
         asked = understand(question, backend, self.synonyms, tuning.question, context)
         understood = time.perf_counter()
         found = retrieve(asked, backend, tuning.retrieve)
+        if tuning.semantic.dense and isinstance(self.semantic, VectorScorer):
+            found = widen(found, self.semantic, asked.text, tuning.semantic.dense)
         searched = time.perf_counter()
         weights = concept_weights(asked, backend)
         evidence = gather(asked, found.passages, weights, backend, tuning.rerank.detail)

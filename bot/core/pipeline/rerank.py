@@ -30,7 +30,9 @@ class RerankSettings:
     proximity_weight: float = 0.1  # chosen on the calibration sets' hit@3 (0, 0.1, 0.3)
     type_weight: float = 0.1  # likewise
     semantic_weight: float = 0.0  # for the lead to set when a scorer is wired in
-    detail: int = 10  # candidates read sentence by sentence for these signals (BM25's best)
+    # With a scorer: rank by (1 − mix)·score/best + mix·cosine, rescaled so the best keeps its
+    # score (the research report's 0.7, not tuned on the published sets; README "Semantic stage").
+    semantic_mix: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -56,5 +58,9 @@ def rerank(
         similarity = np.asarray(semantic.similarity(question, evidence.passages), dtype=float)
         boost = boost + settings.semantic_weight * np.clip(similarity, 0.0, 1.0)
     combined = scores * (1.0 + boost)
+    if similarity is not None and settings.semantic_mix and float(combined.max()) > 0:
+        mix = settings.semantic_mix
+        hybrid = (1 - mix) * combined / combined.max() + mix * np.clip(similarity, 0.0, 1.0)
+        combined = hybrid * (combined.max() / (float(hybrid.max()) or 1.0))
     order = np.argsort(-combined, kind="stable")
     return Ranked(order, combined[order], None if similarity is None else similarity[order])

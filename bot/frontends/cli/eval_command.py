@@ -45,6 +45,8 @@ def _note(message: str) -> None:
 
 def eval_command(args: argparse.Namespace) -> int:
     """Score the chosen sets (or run the --sweep / --calibrate comparisons on one file)."""
+    from bot.core.pipeline.engine import Tuning
+    from bot.core.pipeline.semantic import SemanticSettings
     from bot.core.printable import printable
     from bot.errors import BadInput
     from bot.evaluation import sets, tables
@@ -63,7 +65,8 @@ def eval_command(args: argparse.Namespace) -> int:
             "are for fitting and never go in it"
         )
     began = time.perf_counter()
-    runs = run_sets(chosen, ws, notify=_note, curve=not args.no_curve)
+    tuning = Tuning(semantic=SemanticSettings(getattr(args, "semantic", "auto")))
+    runs = run_sets(chosen, ws, notify=_note, tuning=tuning, curve=not args.no_curve)
     scored = [r for r in runs if r.report is not None]
     asked = sum(len(r.report.results) for r in scored if r.report is not None)
     seconds = time.perf_counter() - began

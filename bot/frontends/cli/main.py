@@ -19,6 +19,8 @@ from typing import NoReturn
 
 from bot import __version__
 from bot.core.build import build_index, describe_build
+from bot.core.pipeline.engine import Engine, Tuning
+from bot.core.pipeline.semantic import MODES, SemanticSettings
 from bot.core.printable import json_text, printable
 from bot.errors import (
     EXIT_FAILURE,
@@ -58,11 +60,28 @@ def _service(args: argparse.Namespace, log: bool = True) -> Iterator[Service]:
         from bot.service.settings import load_settings
 
         settings = load_settings(in_use)
-    service = Service.open(settings, args.sources, args.index, notify=_note, counted=False)
+    configured = settings.semantic if settings is not None else "auto"
+    service = Service.open(
+        settings,
+        args.sources,
+        args.index,
+        tuning=_tuning(args, configured),
+        notify=_note,
+        counted=False,
+    )
     try:
         yield service
     finally:
         service.close()
+
+
+def _tuning(args: argparse.Namespace, configured: str) -> Tuning:
+    """The CLI keeps vectors up to date whenever the semantic extra is installed, but ranks with
+    them only when ``--semantic`` (or the config's ``semantic: on``) asks: loading the model costs
+    a one-shot ``ask`` about 0.2 s (README, "Semantic stage")."""
+    flag = getattr(args, "semantic", None)
+    rank = configured == "on" if flag is None else flag != "off"
+    return Tuning(semantic=SemanticSettings(flag or configured, rank=rank))
 
 
 def _print_answer(
@@ -152,17 +171,25 @@ def cmd_interactive(args: argparse.Namespace) -> int:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """Rebuild the index from the sources and say what went in and what was skipped."""
-    from bot.core.pipeline.engine import Tuning
     from bot.frontends.cli.progress import rebuild_progress
+
+    in_use = settings_file(getattr(args, "config", None))
+    if in_use is None:
+        tuning = _tuning(args, "auto")
+    else:
+        from bot.service.settings import load_settings
+
+        tuning = _tuning(args, load_settings(in_use).semantic)
 
     with rebuild_progress() as (progress, note):
         report = build_index(
             args.sources,
             args.index,
-            Tuning().bm25,
+            tuning.bm25,
             progress=progress,
             on_problem=lambda p: note(str(p)),
             notify=note,
+            extras=Engine.extras(tuning),
         )
     print(describe_build(report))
     return EXIT_OK
@@ -220,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--index", type=Path, default=argparse.SUPPRESS, help=f"index folder (or ${ENV_INDEX})"
+    )
+    common.add_argument(
+        "--semantic",
+        choices=MODES,
+        default=argparse.SUPPRESS,
+        help="rank with sentence vectors: auto (when installed), on, off",
     )
     parser = _Parser(
         prog="newsbot",

@@ -81,7 +81,9 @@ def serve_command(args: argparse.Namespace) -> int:
         if workers > 1:
             if port == 0:
                 raise BadInput("--port 0 needs --workers 1")
-            prepare_index(args.sources or settings.sources, args.index or settings.index)
+            prepare_index(
+                args.sources or settings.sources, args.index or settings.index, settings.semantic
+            )
             args.host, args.port = host, port
             return run_workers(args, workers)
         service = Service.open(settings, args.sources, args.index)

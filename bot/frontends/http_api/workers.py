@@ -140,8 +140,11 @@ def run_workers(args: argparse.Namespace, count: int) -> int:
     return 0 if all(status == 0 for status in statuses) else 1
 
 
-def prepare_index(sources: Path, index: Path) -> None:
+def prepare_index(sources: Path, index: Path, semantic: str = "auto") -> None:
     """Build the index now if it is missing or stale, so the workers only load it."""
-    from bot.core.pipeline.engine import Engine
+    from bot.core.pipeline.engine import Engine, Tuning
+    from bot.core.pipeline.semantic import SemanticSettings
 
-    Engine.open(sources, index, notify=logger.info)
+    Engine.open(
+        sources, index, Tuning(semantic=SemanticSettings(semantic, rank=False)), logger.info
+    )

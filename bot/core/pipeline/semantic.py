@@ -1,0 +1,233 @@
+"""The semantic stage: how close in meaning the question is to each passage (sentence vectors).
+
+Passage vectors are computed at rebuild (float16, one ``extra-vectors-….npy`` in the index
+build folder, memory-mapped, never pickled) and reused for passages whose text did not change;
+a question is encoded when asked. It needs the ``semantic`` extra and the model package (see
+:data:`bot.core.embedding.INSTALL`); ``mode`` says whether to use it when installed ("auto"),
+insist on it ("on", an error naming the install otherwise) or not ("off").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Protocol
+
+import numpy as np
+
+from bot.core.embedding import DIM, Embedder, locate_model_files, model_installed
+from bot.core.index import EXTRA, Index
+from bot.core.lru import LruMap
+from bot.core.manifest import corrupt
+from bot.core.pipeline.retrieve import Candidates
+
+MODES = ("auto", "on", "off")
+PARALLEL_PASSAGES = 2000  # rebuilds encoding more passages than this use every core
+_QUESTIONS = 256  # question vectors remembered (the eval's probes ask each question again)
+_SEARCH_ROWS = 8192  # passage vectors converted to float32 at a time by the dense search
+
+
+@dataclass(frozen=True)
+class SemanticSettings:
+    """Whether the stage runs, and how (see the module docstring for ``mode``)."""
+
+    mode: str = "off"
+    rank: bool = True  # False: keep the vectors up to date at rebuild but rank lexically
+    max_tokens: int = 256  # wordpieces of a passage the model reads (sentence-transformers')
+    dense: int = 0  # passages found by vector alone added to BM25's candidates
+
+
+class Encoder(Protocol):
+    """Texts to unit vectors (the embedding model, or a stand-in in tests)."""
+
+    signature: str  # what the vectors depend on (model and truncation)
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (len(texts), dim), rows of unit norm."""
+        ...
+
+
+def text_key(text: str) -> bytes:
+    """The key a passage's vector is reused by: a digest of its text."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+class PassageVectors:
+    """The build's extra array: every passage's vector, reused where the text is unchanged."""
+
+    what = "passage vectors"
+
+    def __init__(
+        self, encoder: Encoder, parallel: int = PARALLEL_PASSAGES, required: bool = True
+    ) -> None:
+        self.encoder = encoder
+        self.required = required
+        self.name = f"{EXTRA}vectors-{encoder.signature}"
+        self.parallel = parallel
+        self.encoded = 0  # passages encoded by this process (reused ones are not)
+
+    def compute(self, texts: Sequence[str], current: Index | None) -> np.ndarray:
+        """float16 vectors of ``texts``, flattened; unchanged texts copied from ``current``."""
+        out = np.zeros((len(texts), self.encoder.dim), dtype=np.float16)
+        known: dict[bytes, np.ndarray] = {}
+        old = self.load(current) if current is not None else None
+        if old is not None and current is not None:
+            known = {text_key(current.text(i)): old[i] for i in range(current.size)}
+        todo: list[int] = []
+        for row, text in enumerate(texts):
+            vector = known.get(text_key(text))
+            if vector is None:
+                todo.append(row)
+            else:
+                out[row] = vector
+        if todo:
+            out[todo] = self._encode([texts[i] for i in todo])
+            self.encoded += len(todo)
+        return out.reshape(-1)
+
+    def load(self, index: Index) -> np.ndarray | None:
+        """The (passages, dim) float16 matrix of an index, memory-mapped, or None if not built."""
+        flat = index.extra(self.name, "<f2")
+        if flat is None:
+            return None
+        if len(flat) != index.size * self.encoder.dim:
+            raise corrupt(
+                index.generation / f"{self.name}.npy", "it does not hold one row a passage"
+            )
+        return flat.reshape(index.size, self.encoder.dim)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        workers = min(os.cpu_count() or 1, 8)
+        lazy = isinstance(self.encoder, LazyEmbedder)
+        if len(texts) <= self.parallel or workers < 2 or not lazy:
+            return self.encoder.encode(texts)
+        step = -(-len(texts) // (workers * 4))
+        parts = [texts[i : i + step] for i in range(0, len(texts), step)]
+        tokens = getattr(self.encoder, "max_tokens", 0)
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            return np.concatenate(list(pool.map(_encode_part, parts, [tokens] * len(parts))))
+
+
+def _encode_part(texts: list[str], max_tokens: int) -> np.ndarray:
+    """One worker's share of a parallel rebuild (the worker loads the model once)."""
+    return LazyEmbedder(max_tokens).encode(texts)
+
+
+class VectorScorer:
+    """Cosine similarity of a question to passages, from the index's stored vectors."""
+
+    def __init__(self, encoder: Encoder, vectors: np.ndarray) -> None:
+        self.encoder = encoder
+        self.vectors = vectors
+        self._questions: LruMap[str, np.ndarray] = LruMap(_QUESTIONS)
+        self._lock = threading.Lock()
+
+    def question(self, text: str) -> np.ndarray:
+        """The question's unit vector (float32), remembered for repeated questions."""
+        with self._lock:
+            vector = self._questions.get(text)
+        if vector is None:
+            vector = self.encoder.encode([text])[0]
+            with self._lock:
+                self._questions[text] = vector
+        return vector
+
+    def similarity(self, question: str, passages: np.ndarray) -> np.ndarray:
+        """Cosine of the question to each passage id."""
+        rows = self.vectors[np.asarray(passages, dtype=np.int64)].astype(np.float32)
+        return rows @ self.question(question)
+
+    def nearest(self, question: str, k: int) -> np.ndarray:
+        """The ``k`` passages closest in meaning, by brute force over every vector (best first)."""
+        q = self.question(question)
+        sims = np.concatenate(
+            [
+                self.vectors[i : i + _SEARCH_ROWS].astype(np.float32) @ q
+                for i in range(0, len(self.vectors), _SEARCH_ROWS)
+            ]
+            or [np.zeros(0, dtype=np.float32)]
+        )
+        k = min(k, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
+        return top[np.argsort(-sims[top], kind="stable")]
+
+
+def widen(found: Candidates, scorer: VectorScorer, question: str, k: int) -> Candidates:
+    """BM25's candidates plus the ``k`` nearest by vector that BM25 missed (at BM25 score 0)."""
+    pooled = set(found.passages.tolist())
+    extra = np.array([p for p in scorer.nearest(question, k) if p not in pooled], dtype=np.int64)
+    return Candidates(
+        np.concatenate([found.passages, extra]),
+        np.concatenate([found.scores, np.zeros(len(extra))]),
+    )
+
+
+@dataclass
+class SemanticStage:
+    """What the build and the engine need: the extra array, and a scorer over a loaded index."""
+
+    vectors: PassageVectors
+
+    def scorer(self, index: Index) -> VectorScorer | None:
+        """A scorer over the index's vectors (None when the index has none)."""
+        matrix = self.vectors.load(index)
+        return None if matrix is None else VectorScorer(self.vectors.encoder, matrix)
+
+
+class LazyEmbedder:
+    """The embedding model, loaded at its first use (about 0.2 s of CPU) and then kept.
+
+    A fresh index with vectors never needs it for passages, so a one-shot command that does not
+    rank by meaning never loads it.
+    """
+
+    dim = DIM
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self.signature = f"{Embedder.name}-{max_tokens}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """As :meth:`Embedder.encode`."""
+        with _LOCK:
+            model = _MODELS.get(self.max_tokens)
+            if model is None:
+                model = _MODELS[self.max_tokens] = Embedder(max_tokens=self.max_tokens)
+        return model.encode(texts)
+
+
+_MODELS: dict[int, Embedder] = {}
+_STAGES: dict[int, SemanticStage] = {}
+_LOCK = threading.Lock()
+
+
+def semantic_stage(settings: SemanticSettings) -> SemanticStage | None:
+    """The stage the settings ask for, or None; "on" without the install is an error saying so."""
+    if settings.mode not in MODES:
+        raise ValueError(f"semantic mode must be one of {', '.join(MODES)}")
+    if settings.mode == "off" or (settings.mode == "auto" and not model_installed()):
+        return None
+    locate_model_files()  # "on": SemanticUnavailable names the install commands
+    with _LOCK:
+        if settings.max_tokens not in _STAGES:
+            _STAGES[settings.max_tokens] = SemanticStage(
+                PassageVectors(LazyEmbedder(settings.max_tokens))
+            )
+        return _STAGES[settings.max_tokens]
+
+
+__all__ = [
+    "DIM",
+    "MODES",
+    "LazyEmbedder",
+    "SemanticSettings",
+    "SemanticStage",
+    "VectorScorer",
+    "semantic_stage",
+]
