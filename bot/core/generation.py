@@ -109,7 +109,9 @@ def write_extras(
     blob = (tmp / "texts.bin").read_bytes()
     texts = [blob[a:b].decode("utf-8") for a, b in pairwise(offsets.tolist())]
     for extra in extras:
-        np.save(tmp / f"{extra.name}.npy", extra.compute(texts, current), allow_pickle=False)
+        array = extra.compute(texts, current)
+        if array is not None:
+            np.save(tmp / f"{extra.name}.npy", array, allow_pickle=False)
 
 
 def _fsync(path: Path) -> None:

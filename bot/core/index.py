@@ -212,10 +212,11 @@ class ExtraArray(Protocol):
 
     name: str  # the file is ``{name}.npy``; starts with EXTRA
     what: str  # for the rebuild's reason: "passage vectors"
-    required: bool  # an index without it is stale (else it is added at the next rebuild)
+    required: bool  # an index without it is stale; else it is only kept up to date
 
-    def compute(self, texts: Sequence[str], current: Index | None) -> np.ndarray:
-        """The 1-D array for these passage texts (``current``: the index being replaced)."""
+    def compute(self, texts: Sequence[str], current: Index | None) -> np.ndarray | None:
+        """The 1-D array for these passage texts (``current``: the index being replaced), or
+        None to leave it out (an optional extra the current index does not have)."""
         ...
 
 

@@ -201,7 +201,8 @@ def _first_error(exc: ValidationError, model: type[BaseModel]) -> str:
     if error["type"] == "model_type":
         message = "expected a mapping of settings"
     if error["type"] == "literal_error":
-        message = f"expected one of {error.get('ctx', {}).get('expected', ', '.join(LOG_LEVELS))}"
+        choices = ", ".join(LOG_LEVELS) if key == "log_level" else error["ctx"]["expected"]
+        message = f"expected one of {choices}"
     if "input" in error and key not in alias:
         message += f" (got {error['input']!r})"
     return f"{key}: {message}"

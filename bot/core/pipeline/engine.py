@@ -124,8 +124,8 @@ class Engine:
     def extras(tuning: Tuning) -> tuple[ExtraArray, ...]:
         """What a rebuild adds to the index for these settings (the passage vectors).
 
-        Without ``semantic.rank`` an index lacking them is not stale: they come with its next
-        rebuild (so a one-shot command never waits for them).
+        Without ``semantic.rank`` an index lacking them is not stale, and a rebuild only keeps
+        vectors the index already has up to date (a one-shot command never encodes a corpus).
         """
         stage = semantic_stage(tuning.semantic)
         if stage is None:

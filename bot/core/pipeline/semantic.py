@@ -28,6 +28,7 @@ from bot.core.pipeline.retrieve import Candidates
 
 MODES = ("auto", "on", "off")
 PARALLEL_PASSAGES = 2000  # rebuilds encoding more passages than this use every core
+_REMEMBERED = 50_000  # passage vectors a process remembers across builds (tests, reindexes)
 _QUESTIONS = 256  # question vectors remembered (the eval's probes ask each question again)
 _SEARCH_ROWS = 8192  # passage vectors converted to float32 at a time by the dense search
 
@@ -71,17 +72,26 @@ class PassageVectors:
         self.name = f"{EXTRA}vectors-{encoder.signature}"
         self.parallel = parallel
         self.encoded = 0  # passages encoded by this process (reused ones are not)
+        self._remembered: LruMap[bytes, np.ndarray] = LruMap(_REMEMBERED)
 
-    def compute(self, texts: Sequence[str], current: Index | None) -> np.ndarray:
-        """float16 vectors of ``texts``, flattened; unchanged texts copied from ``current``."""
+    def compute(self, texts: Sequence[str], current: Index | None) -> np.ndarray | None:
+        """float16 vectors of ``texts``, flattened; unchanged texts copied from ``current``.
+
+        Not required (a one-shot command), they are only kept up to date: None when the current
+        index has none, so such a command never encodes a whole corpus.
+        """
+        old = self.load(current) if current is not None else None
+        if old is None and not self.required:
+            return None
         out = np.zeros((len(texts), self.encoder.dim), dtype=np.float16)
         known: dict[bytes, np.ndarray] = {}
-        old = self.load(current) if current is not None else None
         if old is not None and current is not None:
             known = {text_key(current.text(i)): old[i] for i in range(current.size)}
         todo: list[int] = []
-        for row, text in enumerate(texts):
-            vector = known.get(text_key(text))
+        keys = [text_key(text) for text in texts]
+        for row, key in enumerate(keys):
+            vector = known.get(key)
+            vector = self._remembered.get(key) if vector is None else vector
             if vector is None:
                 todo.append(row)
             else:
@@ -89,6 +99,8 @@ class PassageVectors:
         if todo:
             out[todo] = self._encode([texts[i] for i in todo])
             self.encoded += len(todo)
+            for row in todo:
+                self._remembered[keys[row]] = out[row]
         return out.reshape(-1)
 
     def load(self, index: Index) -> np.ndarray | None:

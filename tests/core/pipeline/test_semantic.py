@@ -23,7 +23,7 @@ from bot.core.pipeline import semantic
 from bot.core.pipeline.engine import Engine, Tuning
 from bot.core.pipeline.match import concept_weights, gather
 from bot.core.pipeline.question import understand
-from bot.core.pipeline.rerank import rerank
+from bot.core.pipeline.rerank import RerankSettings, rerank
 from bot.core.pipeline.retrieve import retrieve
 from bot.core.pipeline.semantic import (
     PassageVectors,
@@ -207,19 +207,30 @@ def test_hybrid_rerank_puts_the_meaning_first(tmp_path: Path) -> None:
     found = retrieve(asked, backend, tuning.retrieve)
     evidence = gather(asked, found.passages, concept_weights(asked, backend), backend)
     lexical = rerank(asked.text, found.scores, evidence, tuning.rerank)
-    hybrid = rerank(asked.text, found.scores, evidence, tuning.rerank, engine.semantic)
+    meaning_first = RerankSettings(semantic_mix=0.7)  # the mechanism, whatever the default
+    hybrid = rerank(asked.text, found.scores, evidence, meaning_first, engine.semantic)
     text = engine.index.text
     assert "clerk" in text(int(evidence.passages[lexical.order[0]]))  # BM25: the repeated word
     assert "Beijing" in text(int(evidence.passages[hybrid.order[0]]))
     assert hybrid.semantic is not None and hybrid.semantic[0] > hybrid.semantic[1]
 
 
-def test_optional_vectors_wait_for_the_next_rebuild(tmp_path: Path) -> None:
+def test_optional_vectors_are_kept_up_to_date_but_never_started(tmp_path: Path) -> None:
     sources = write_corpus(tmp_path / "s", ARTICLES)
-    ensure_index(sources, tmp_path / "i", PARAMS)
     encoder = HashedWords()
     optional = PassageVectors(encoder, required=False)
-    assert optional.load(ensure_index(sources, tmp_path / "i", PARAMS, extras=(optional,))) is None
+    index = ensure_index(sources, tmp_path / "i", PARAMS, extras=(optional,))
+    assert optional.load(index) is None and encoder.seen == []
+    ensure_index(sources, tmp_path / "i", PARAMS, extras=(PassageVectors(HashedWords()),))
     (sources / "delta.md").write_text("---\ntitle: Delta\n---\nA new article.\n")
     index = ensure_index(sources, tmp_path / "i", PARAMS, extras=(optional,))
-    assert optional.load(index) is not None and len(encoder.seen) == index.size
+    assert optional.load(index) is not None and encoder.seen == ["A new article."]
+
+
+def test_the_setting_is_checked_with_a_message_naming_the_choices(tmp_path: Path) -> None:
+    from bot.service.settings import SettingsError, load_settings
+
+    config = tmp_path / "config.yaml"
+    config.write_text("semantic: sometimes\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="semantic: expected one of 'auto', 'on' or 'off'"):
+        load_settings(config)
