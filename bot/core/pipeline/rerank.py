@@ -30,6 +30,7 @@ class RerankSettings:
     proximity_weight: float = 0.1  # chosen on the calibration sets' hit@3 (0, 0.1, 0.3)
     type_weight: float = 0.1  # likewise
     semantic_weight: float = 0.0  # for the lead to set when a scorer is wired in
+    detail: int = 10  # candidates read sentence by sentence for these signals (BM25's best)
     # With a scorer: rank by (1 − mix)·score/best + mix·cosine, rescaled so the best keeps its
     # score; chosen on the calibration sets' hit@3 (0.15, 0.3, 0.5, 0.7; README "Semantic stage").
     semantic_mix: float = 0.3
