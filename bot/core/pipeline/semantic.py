@@ -13,9 +13,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import Protocol
 
 import numpy as np
@@ -119,6 +117,9 @@ class PassageVectors:
         lazy = isinstance(self.encoder, LazyEmbedder)
         if len(texts) <= self.parallel or workers < 2 or not lazy:
             return self.encoder.encode(texts)
+        from concurrent.futures import ProcessPoolExecutor  # only a big rebuild pays the import
+        from multiprocessing import get_context
+
         step = -(-len(texts) // (workers * 4))
         parts = [texts[i : i + step] for i in range(0, len(texts), step)]
         tokens = getattr(self.encoder, "max_tokens", 0)
