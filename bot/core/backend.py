@@ -19,7 +19,7 @@ from bot.core import bm25
 from bot.core.index import Index
 from bot.core.lru import LruMap
 from bot.core.passages import sentence_spans
-from bot.core.sources import SourceMeta
+from bot.core.sources import BLOCK_KINDS, SourceMeta
 from bot.core.tokenizer import iter_tokens
 
 _TOKENS_CACHE = 20_000  # passages whose tokens an IndexBackend keeps
@@ -105,6 +105,10 @@ class Retrieval(Protocol):
 
     def kind(self, passage: int) -> str:
         """body, caption, references or note."""
+        ...
+
+    def is_body(self, passages: np.ndarray) -> np.ndarray:
+        """Whether each passage is a body paragraph (kind ``body``), as a bool array."""
         ...
 
     def span(self, passage: int) -> tuple[int, int]:
@@ -206,6 +210,9 @@ class IndexBackend:
 
     def kind(self, passage: int) -> str:
         return self.index.kind(passage)
+
+    def is_body(self, passages: np.ndarray) -> np.ndarray:
+        return np.asarray(self.index.passage_kind[passages]) == BLOCK_KINDS.index("body")
 
     def span(self, passage: int) -> tuple[int, int]:
         return int(self.index.passage_start[passage]), int(self.index.passage_end[passage])

@@ -161,7 +161,7 @@ class Engine:
         judged = time.perf_counter()
         sources = backend.source_of(evidence.passages)
         similarity = similarities(evidence, backend, verdict.relevant)
-        kinds = np.array([backend.kind(int(p)) == "body" for p in evidence.passages], dtype=int)
+        kinds = backend.is_body(evidence.passages).astype(int)
         chosen = diversify(
             verdict.relevant, scores, sources, similarity, offset + k + 1, settings, kinds
         )

@@ -139,6 +139,13 @@ def _match(
     return lookup[at] == ids, concept_of[at]
 
 
+def contains(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are among the ascending ``wanted`` (``np.isin`` without its sort)."""
+    if not len(wanted):
+        return np.zeros(len(ids), dtype=bool)
+    return wanted[np.minimum(np.searchsorted(wanted, ids), len(wanted) - 1)] == ids
+
+
 def _sentences(
     question: Question,
     tokens: tuple[PassageTokens, ...],
@@ -190,8 +197,9 @@ def _proximity(row: np.ndarray, matched: np.ndarray, concept: np.ndarray, n: int
     last = np.empty_like(first)
     last[:-1] = first[1:] - 1
     last[-1] = len(positions) - 1
-    width = int(concept.max(initial=0)) + 1
-    distinct = np.bincount(np.unique(rows * width + concept[positions]) // width, minlength=n)
+    seen = np.zeros((n, int(concept.max(initial=0)) + 1), dtype=bool)
+    seen[rows, concept[positions]] = True  # no sort: concepts are few, a table is cheaper
+    distinct = np.count_nonzero(seen, axis=1)
     span = np.maximum(positions[last] - positions[first], 1)
     owners = rows[first]
     proximity[owners] = np.where(distinct[owners] >= 2, (distinct[owners] - 1) / span, 0.0)

@@ -11,7 +11,6 @@ imported only when a word is unknown to the index, so a question of known words 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -96,7 +95,7 @@ class Question:
     query: dict[str, float]  # term → weight for the search
     query_ids: dict[int, float]  # the same for the terms passages contain, by term id
     highlight: frozenset[str]  # terms to mark in quotes
-    highlight_ids: np.ndarray
+    highlight_ids: np.ndarray  # their term ids, ascending
     cue_words: tuple[str, ...]
     answer_type: str | None
     corrections: tuple[Correction, ...]
@@ -107,24 +106,33 @@ class Question:
         return tuple(c.term for c in self.concepts)
 
 
+# Unicode category Cc (C0, DEL, C1) but tab, newline and carriage return: one regex scan.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_NO_WORDS = (
+    "the question has no searchable words (only stop words or punctuation); "
+    "ask with words that might appear in the articles"
+)
+
+
 def parse_question(question: str) -> tuple[str, list[str]]:
     """The question ready to search and its terms, or QuestionError saying what is wrong."""
-    controls = sorted(
-        {c for c in question if unicodedata.category(c) == "Cc" and c not in "\t\n\r"}
-    )
+    question = _cleaned(question)
+    words = tokenize(question)
+    if not words:
+        raise QuestionError(_NO_WORDS)
+    return question, words
+
+
+def _cleaned(question: str) -> str:
+    """The question with its whitespace collapsed, or QuestionError when it is bad or empty."""
+    controls = sorted(set(_CONTROLS.findall(question)))
     if controls:
         names = ", ".join(f"U+{ord(c):04X}" for c in controls[:3])
         raise QuestionError(f"the question contains control characters ({names}); remove them")
     question = " ".join(question.split())
     if not question:
         raise QuestionError("the question is empty; ask something about the articles")
-    words = tokenize(question)
-    if not words:
-        raise QuestionError(
-            "the question has no searchable words (only stop words or punctuation); "
-            "ask with words that might appear in the articles"
-        )
-    return question, words
+    return question
 
 
 def answer_type(question: str) -> str | None:
@@ -144,8 +152,10 @@ def understand(
     context: str | None = None,
 ) -> Question:
     """Read a question against the index: content words, corrections, query weights."""
-    question, _ = parse_question(question)
-    tokens = [(t, question[s:e]) for t, s, e in iter_tokens(question)]
+    question = _cleaned(question)
+    tokens = [(t, question[s:e]) for t, s, e in iter_tokens(question)]  # tokenized once
+    if not tokens:
+        raise QuestionError(_NO_WORDS)
     content = [(t, w) for t, w in tokens if t not in QUESTION_WORDS]
     cues = tuple(dict.fromkeys(t for t, _ in tokens if t in QUESTION_WORDS))
     if not content:  # nothing but question words: they are what there is to look for
@@ -191,7 +201,9 @@ def understand(
         query=query,
         query_ids={i: w for t, w in query.items() if (i := term_id(t)) is not None},
         highlight=highlight,
-        highlight_ids=np.array([i for t in highlight if (i := term_id(t)) is not None], np.int32),
+        highlight_ids=np.array(
+            sorted({i for t in highlight if (i := term_id(t)) is not None}), np.int32
+        ),
         cue_words=cues,
         answer_type=answer_type(question),
         corrections=tuple(dict.fromkeys(corrections)),
@@ -217,13 +229,9 @@ def correct(
     word = surface.casefold()
     if len(word) < 5 or not word.isalpha() or zipf(word) >= settings.common_zipf:
         return None
-    from rapidfuzz import process
-    from rapidfuzz.distance import Levenshtein
-
     edits = settings.max_edits_short if len(word) < 8 else settings.max_edits_long
     near = _near_in_length(backend, len(term), edits)
-    matches = process.extract(term, near, scorer=Levenshtein.distance, score_cutoff=edits, limit=20)
-    found = [(choice, distance) for choice, distance, _ in matches]
+    found = nearest(term, near, edits)
     if not found:
         return None
     ids = [backend.term_id(choice) for choice, _ in found]
@@ -231,6 +239,23 @@ def correct(
     best = min(range(len(found)), key=lambda i: (found[i][1], -int(frequency[i]), found[i][0]))
     choice = found[best][0]
     return choice, surface_form(choice, backend) or choice
+
+
+def nearest(term: str, choices: list[str], edits: int, limit: int = 20) -> list[tuple[str, int]]:
+    """The ``limit`` choices within ``edits`` of ``term``, nearest first, ties in list order.
+
+    What ``process.extract(..., limit=limit)`` returns, from one C++ pass (``cdist``) without a
+    Python result per choice.
+    """
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    distances = process.cdist(
+        [term], choices, scorer=Levenshtein.distance, score_cutoff=edits, dtype=np.int32
+    )[0]
+    within = np.flatnonzero(distances <= edits)
+    order = within[np.argsort(distances[within], kind="stable")][:limit].tolist()
+    return [(choices[i], int(distances[i])) for i in order]
 
 
 _BUCKETS: WeakKeyDictionary[Retrieval, dict[tuple[int, int], list[str]]] = WeakKeyDictionary()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from bot.core.answer import Quote
 from bot.core.backend import Retrieval
-from bot.core.pipeline.match import Evidence, gather
+from bot.core.pipeline.match import Evidence, contains, gather
 from bot.core.pipeline.question import Question
 
 
@@ -26,7 +24,7 @@ def quote(
         own = gather(question, evidence.passages[row : row + 1], evidence.weights, backend), 0
     tokens = own[0].tokens[own[1]]
     assert tokens is not None
-    marked = np.isin(tokens.ids, question.highlight_ids)
+    marked = contains(tokens.ids, question.highlight_ids)
     best = own[0].best_span(own[1])
     return Quote(
         passage_id=passage,
