@@ -202,9 +202,8 @@ def test_workers_share_the_port_and_sigterm_stops_them_all(tmp_path: Path) -> No
     env.pop("NEWSBOT_API_TOKEN", None)
     command = [sys.executable, "-m", "bot", "serve", "--config", str(config), "--workers", "2"]
     command += ["--sources", str(sources), "--index", str(tmp_path / "index"), "--port", str(port)]
-    proc = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    log = (tmp_path / "server.log").open("wb")  # a file: a full pipe would stall the workers
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
     pids: set[str] = set()
     try:
         deadline = time.monotonic() + 60
@@ -219,16 +218,33 @@ def test_workers_share_the_port_and_sigterm_stops_them_all(tmp_path: Path) -> No
             pids.add(headers["X-Worker-Pid"])
         assert len(pids) == 2, "both workers answer on the one port"
         assert str(proc.pid) not in pids
+        os.kill(int(pids.pop()), signal.SIGKILL)  # a worker dies: the parent starts another
+        survivor = pids.pop()
+        deadline = time.monotonic() + 60
+        while not pids and time.monotonic() < deadline:
+            raw = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            try:
+                _, headers, _ = asyncio.run(exchange(port, raw, timeout=5))
+            except (TimeoutError, OSError):
+                headers = {}
+            if headers.get("X-Worker-Pid", survivor) != survivor:
+                pids.add(headers["X-Worker-Pid"])
+            time.sleep(0.05)
+        assert pids, "a new worker answers beside the survivor"
+        pids.add(survivor)
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
         assert time.monotonic() - began < 20
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, stderr
-    assert b"Traceback" not in stderr
+            proc.wait()
+        log.close()
+    text = (tmp_path / "server.log").read_text(encoding="utf-8")
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text
+    assert "exited with status -9: starting it again" in text
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)

@@ -3,9 +3,10 @@
 The parent builds the index if it is missing or stale (so workers do not race to rebuild it),
 then starts each worker as ``python -m bot serve --workers 1 --reuse-port`` with a pipe on which
 the worker reports ``ok`` once it listens, or its one-line error. The kernel spreads connections
-over the workers' sockets. SIGTERM or SIGINT to the parent is passed to every worker, which
-finishes its requests in flight and flushes its question log (the log is shared safely, see
-:mod:`bot.service.linefile`); the parent exits 0 when they all did.
+over the workers' sockets; a worker that exits is started again (at most 5 times a minute).
+SIGTERM or SIGINT to the parent is passed to every worker, which finishes its requests in flight
+and flushes its question log (shared safely, see :mod:`bot.service.linefile`); the parent exits 0
+when they all did.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0  # seconds a worker may take to load the index and listen
 STOP_TIMEOUT = 20.0  # seconds workers get to finish requests in flight after SIGTERM
+MAX_RESTARTS, RESTART_WINDOW = 5, 60.0  # a worker that exits is restarted, this often at most
 
 
 class WorkerStartError(StartError):
@@ -115,10 +117,8 @@ def run_workers(args: argparse.Namespace, count: int) -> int:
     try:
         pipes = []
         for number in range(1, count + 1):
-            read_fd, write_fd = os.pipe()
-            command = _worker_command(args, number, write_fd)
-            procs.append(subprocess.Popen(command, pass_fds=(write_fd,)))
-            os.close(write_fd)
+            proc, read_fd = _spawn(args, number)
+            procs.append(proc)
             pipes.append(read_fd)
         deadline = time.monotonic() + START_TIMEOUT
         for read_fd, proc in zip(pipes, procs, strict=True):
@@ -127,10 +127,25 @@ def run_workers(args: argparse.Namespace, count: int) -> int:
             if answer != "ok":
                 raise WorkerStartError(answer.removeprefix("error: "))
         logger.info("HTTP API: %d workers on port %s", count, args.port)
+        restarts: list[float] = []
         while not stop_requested:
-            if all(proc.poll() is not None for proc in procs):
-                logger.error("every HTTP worker has exited")
-                return 1
+            for number, proc in enumerate(procs, 1):
+                if proc.poll() is None or stop_requested:
+                    continue
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
+                if len(restarts) > MAX_RESTARTS:
+                    logger.error(
+                        "HTTP workers keep exiting (%d in a minute): stopping", MAX_RESTARTS
+                    )
+                    return 1
+                logger.error(
+                    "HTTP worker %d exited with status %s: starting it again",
+                    number,
+                    proc.returncode,
+                )
+                procs[number - 1], read_fd = _spawn(args, number)
+                os.close(read_fd)  # it says "ok" to nobody; the others serve meanwhile
             time.sleep(0.2)
         logger.info("shutting down %d workers", count)
     finally:
@@ -138,6 +153,16 @@ def run_workers(args: argparse.Namespace, count: int) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0 if all(status == 0 for status in statuses) else 1
+
+
+def _spawn(args: argparse.Namespace, number: int) -> tuple[subprocess.Popen[bytes], int]:
+    """Start worker ``number``: the process and the read end of its ready pipe."""
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(_worker_command(args, number, write_fd), pass_fds=(write_fd,))
+    finally:
+        os.close(write_fd)
+    return proc, read_fd
 
 
 def prepare_index(sources: Path, index: Path, semantic: str = "auto") -> None:
