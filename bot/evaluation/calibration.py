@@ -20,23 +20,37 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.pipeline.answerability import FEATURES, MODEL_PATH, AnswerabilitySettings
+from bot.core.pipeline.answerability import (
+    FEATURES,
+    MODEL_PATH,
+    SEMANTIC_FEATURES,
+    SEMANTIC_MODEL_PATH,
+    AnswerabilitySettings,
+)
+from bot.core.pipeline.engine import Tuning
+from bot.core.pipeline.semantic import SemanticSettings
 from bot.evaluation.sets import CALIBRATION, REGISTRY, Workspace
 
 L2 = 0.01  # penalty on the coefficients (not the intercept), per unit of total sample weight
-MIN_ANSWERED = 0.8  # a bot declining more than 1 in 5 answerable questions is no use
+MIN_ANSWERED = 0.9  # the product target: answer 9 in 10 answerable questions (mean of sets)
+MIN_SEMANTIC_GRID = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 1.0)  # 1.0: words only
 
 
-def collect(ws: Workspace) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Signals (questions × features), labels (answerable), set numbers, set names."""
+def collect(
+    ws: Workspace, semantic: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Signals (questions × features, then the gate's pool signal), labels (answerable), set
+    numbers, set names. With ``semantic`` the engines rank with the semantic stage."""
+    tuning = Tuning(semantic=SemanticSettings("on" if semantic else "off"))
+    features = [*(SEMANTIC_FEATURES if semantic else FEATURES), "pool_semantic"]
     rows, labels, groups, names = [], [], [], []
     for number, chosen in enumerate(s for s in REGISTRY if s.purpose == CALIBRATION):
         prepared = chosen.prepare(ws)
-        engine = prepared.engine()
+        engine = prepared.engine(tuning)
         names.append(chosen.name)
         for item in prepared.questions:
             signals = engine.signals(item.question)
-            rows.append([signals[f] for f in FEATURES])
+            rows.append([signals.get(f, 0.0) for f in features])
             labels.append(item.answerable)
             groups.append(number)
     return np.array(rows), np.array(labels, dtype=float), np.array(groups), names
@@ -70,17 +84,22 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 50) -> np.ndar
 
 def choose_threshold(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
     """The threshold with the best mean (over sets) abstention accuracy, and that accuracy,
-    among those that still answer ``MIN_ANSWERED`` of every set's answerable questions."""
-    best = (0.05, -1.0)
+    among those that still answer ``MIN_ANSWERED`` of the sets' answerable questions (the mean
+    over sets); when none does (the coverage gate alone declines more), the lowest threshold."""
+    sets = [groups == g for g in np.unique(groups)]
+    best: tuple[float, float] | None = None
+    lowest: tuple[float, float] | None = None
     for threshold in np.round(np.arange(0.05, 0.951, 0.01), 2):
         answered = p >= threshold
-        sets = [groups == g for g in np.unique(groups)]
-        if min(answered[s & (y == 1)].mean() for s in sets if (s & (y == 1)).any()) < MIN_ANSWERED:
+        accuracy = float(np.mean([np.mean(answered[s] == (y[s] == 1)) for s in sets]))
+        lowest = lowest or (float(threshold), accuracy)
+        rates = [answered[s & (y == 1)].mean() for s in sets if (s & (y == 1)).any()]
+        if float(np.mean(rates)) < MIN_ANSWERED:
             continue
-        accuracy = np.mean([np.mean(answered[s] == (y[s] == 1)) for s in sets])
-        if accuracy > best[1] + 1e-12:
-            best = (float(threshold), float(accuracy))
-    return best
+        if best is None or accuracy > best[1] + 1e-12:
+            best = (float(threshold), accuracy)
+    assert lowest is not None
+    return best or lowest
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -88,14 +107,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bot.evaluation.calibration")
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
     parser.add_argument("--cache", type=Path, default=Path(".cache/eval"))
-    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--semantic", action="store_true", help="fit the semantic-stage model")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    x, y, groups, names = collect(Workspace(shared=args.shared, cache=args.cache))
+    names_used = SEMANTIC_FEATURES if args.semantic else FEATURES
+    out = args.out or (SEMANTIC_MODEL_PATH if args.semantic else MODEL_PATH)
+    table, y, groups, names = collect(
+        Workspace(shared=args.shared, cache=args.cache), args.semantic
+    )
+    x, pool_semantic = table[:, :-1], table[:, -1]
     beta = fit(x, y, balanced_weights(y, groups))
-    p = 1.0 / (1.0 + np.exp(-(beta[0] + x @ beta[1:])))
-    gate = AnswerabilitySettings().min_coverage  # the stage also needs this much coverage
-    p[x[:, FEATURES.index("pool_coverage")] < gate] = 0.0
-    threshold, accuracy = choose_threshold(p, y, groups)
+    raw = 1.0 / (1.0 + np.exp(-(beta[0] + x @ beta[1:])))
+    # The stage also needs a passage holding this much of the question's words — or, with the
+    # semantic stage, one this close in meaning (chosen here with the threshold).
+    covered = x[:, FEATURES.index("pool_coverage")] >= AnswerabilitySettings().min_coverage
+    best = (-1.0, 0.0, 1.0)
+    for min_semantic in (
+        (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 1.0) if args.semantic else (1.0,)
+    ):
+        p = np.where(covered | (pool_semantic >= min_semantic), raw, 0.0)
+        threshold, accuracy = choose_threshold(p, y, groups)
+        if accuracy > best[0] + 1e-12:
+            best = (accuracy, threshold, min_semantic)
+    accuracy, threshold, min_semantic = best
+    p = np.where(covered | (pool_semantic >= min_semantic), raw, 0.0)
     per_set = {}
     for g, name in enumerate(names):
         mask = groups == g
@@ -108,9 +143,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "declined_when_unanswerable": round(float((~answered[y[mask] == 0]).mean()), 3),
         }
     model = {
-        "coefficients": {f: round(float(c), 4) for f, c in zip(FEATURES, beta[1:], strict=True)},
+        "coefficients": {f: round(float(c), 4) for f, c in zip(names_used, beta[1:], strict=True)},
         "intercept": round(float(beta[0]), 4),
         "threshold": threshold,
+        "min_semantic": min_semantic,
         "how": (
             "logistic regression fitted by python -m bot.evaluation.calibration on the "
             "calibration sets only; each set weighs the same, answerable and unanswerable "
@@ -120,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "fitted_on": per_set,
         "mean_abstention_accuracy": round(accuracy, 3),
     }
-    _write_json(args.out, model)
+    _write_json(out, model)
     print(json.dumps(model, indent=1))
 
 

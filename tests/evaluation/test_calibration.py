@@ -6,7 +6,13 @@ import json
 
 import numpy as np
 
-from bot.core.pipeline.answerability import FEATURES, MODEL_PATH, load_model
+from bot.core.pipeline.answerability import (
+    FEATURES,
+    MODEL_PATH,
+    SEMANTIC_FEATURES,
+    SEMANTIC_MODEL_PATH,
+    load_model,
+)
 from bot.evaluation.calibration import balanced_weights, choose_threshold, fit
 
 
@@ -40,3 +46,18 @@ def test_the_stored_model_names_every_feature_and_how_it_was_fitted() -> None:
         "type_missing": 0.0,
     }
     assert model.probability(low) < model.threshold < model.probability(high)
+
+
+def test_the_semantic_model_adds_the_cosine_and_was_fitted_on_calibration_sets_only() -> None:
+    data = json.loads(SEMANTIC_MODEL_PATH.read_text(encoding="utf-8"))
+    assert set(data["coefficients"]) == set(SEMANTIC_FEATURES)
+    assert data["coefficients"]["semantic"] > 0  # closer in meaning: more likely answered
+    assert all("calibration" in name for name in data["fitted_on"])
+    assert 0 < data["min_semantic"] < 1 and 0 < data["threshold"] < 1
+
+
+def test_when_no_threshold_answers_enough_the_lowest_is_taken() -> None:
+    p = np.array([0.9, 0.1, 0.2, 0.1])
+    y = np.array([1.0, 1.0, 1.0, 0.0])  # two of three answerable questions look unanswerable
+    threshold, _ = choose_threshold(p, y, np.zeros(4, dtype=int))
+    assert threshold == 0.05

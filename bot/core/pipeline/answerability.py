@@ -26,6 +26,7 @@ from bot.core.pipeline.match import Evidence
 from bot.core.pipeline.question import Question
 
 MODEL_PATH = Path(__file__).with_name("answerability.json")
+SEMANTIC_MODEL_PATH = Path(__file__).with_name("answerability.semantic.json")
 FEATURES = (
     "coverage",
     "pool_coverage",
@@ -36,20 +37,38 @@ FEATURES = (
     "margin",
     "type_missing",
 )
+SEMANTIC_FEATURES = (*FEATURES, "semantic")  # when a semantic scorer is plugged in
 
 
 def _default_threshold() -> float:
     return load_model(MODEL_PATH).threshold
 
 
+def _default_semantic_threshold() -> float:
+    return load_model(SEMANTIC_MODEL_PATH).threshold
+
+
+def _default_min_semantic() -> float:
+    return load_model(SEMANTIC_MODEL_PATH).min_semantic
+
+
 @dataclass(frozen=True)
 class AnswerabilitySettings:
-    """The decision threshold and what later quotes must reach (chosen on calibration sets)."""
+    """The decision thresholds and what later quotes must reach (chosen on calibration sets).
+
+    With a semantic scorer the decision uses its own model (``semantic_model``, whose features
+    add the best passage's cosine) and a passage whose meaning is close enough
+    (``min_semantic``) may be quoted without holding ``min_coverage`` of the question's words:
+    that is how a paraphrase sharing few words is answered.
+    """
 
     threshold: float = field(default_factory=_default_threshold)
     min_coverage: float = 0.5  # a quote must hold this share of the question's weight
     min_relative: float = 0.3  # later quotes must score at least this share of the best
     model: Path = MODEL_PATH  # the fitted coefficients (their threshold is the default above)
+    semantic_threshold: float = field(default_factory=_default_semantic_threshold)
+    min_semantic: float = field(default_factory=_default_min_semantic)
+    semantic_model: Path = SEMANTIC_MODEL_PATH
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,7 @@ class Model:
     coefficients: dict[str, float]
     intercept: float
     threshold: float
+    min_semantic: float = 1.0  # the semantic model's cosine that stands in for word coverage
 
     def probability(self, features: dict[str, float]) -> float:
         """P(the sources answer) for one question's signals."""
@@ -81,6 +101,7 @@ class Model:
             "coefficients": self.coefficients,
             "intercept": self.intercept,
             "threshold": self.threshold,
+            "min_semantic": self.min_semantic,
         }
 
 
@@ -92,6 +113,7 @@ def load_model(path: Path) -> Model:
         {k: float(v) for k, v in data["coefficients"].items()},
         float(data["intercept"]),
         float(data["threshold"]),
+        float(data.get("min_semantic", 1.0)),
     )
 
 
@@ -123,8 +145,9 @@ def features(
     runner_up = float(scores[1]) if len(scores) > 1 else 0.0
     values["margin"] = (float(scores[0]) - runner_up) / float(scores[0]) if scores[0] else 0.0
     values["type_missing"] = float(question.answer_type is not None and not evidence.typed[0])
-    if semantic is not None:
+    if semantic is not None and len(semantic):
         values["semantic"] = float(semantic[0])
+        values["pool_semantic"] = float(np.max(semantic))  # for the gate, not a model input
     return values
 
 
@@ -138,14 +161,17 @@ def judge(
 ) -> Verdict:
     """Answer (and with which rows) or decline with the reason."""
     signals = features(question, scores, evidence, ideal, semantic)
-    model = load_model(settings.model)
+    meaning = semantic is not None and len(semantic) == len(scores)
+    model = load_model(settings.semantic_model if meaning else settings.model)
+    threshold = settings.semantic_threshold if meaning else settings.threshold
     probability = model.probability(signals) if len(scores) else 0.0
-    covered = signals["pool_coverage"] >= settings.min_coverage
-    if not len(scores) or not covered or probability < settings.threshold:
+    holds = evidence.coverage >= settings.min_coverage
+    if meaning:
+        assert semantic is not None
+        holds = holds | (np.asarray(semantic) >= settings.min_semantic)
+    if not len(scores) or not holds.any() or probability < threshold:
         return Verdict([], why_not(question, evidence), probability, signals)
-    keep = (scores >= settings.min_relative * scores[0]) & (
-        evidence.coverage >= settings.min_coverage
-    )
+    keep = (scores >= settings.min_relative * scores[0]) & holds
     relevant = [int(r) for r in np.flatnonzero(keep)]
     return Verdict(relevant, None, probability, signals)
 
