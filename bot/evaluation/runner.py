@@ -16,8 +16,10 @@ from bot.evaluation.baseline import rank_bm25_report
 from bot.evaluation.scoring import THRESHOLD, EvalReport, TradeoffPoint, evaluate, tradeoff
 from bot.evaluation.sets import EvalSet, SetUnavailable, Workspace
 
-# The engine's abstention threshold the trade-off curve varies, and the values it takes.
+# The engine's abstention threshold the trade-off curve varies (the semantic stage's model has
+# its own), and the values it takes.
 TRADEOFF_KNOB = THRESHOLD
+SEMANTIC_TRADEOFF_KNOB = "answerability.semantic_threshold"
 TRADEOFF_VALUES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -30,6 +32,8 @@ class SetRun:
     skipped: str | None = None
     baseline: EvalReport | None = None
     curve: list[TradeoffPoint] = field(default_factory=list)
+    curve_knob: str = TRADEOFF_KNOB
+    curve_default: float | None = None  # the engine's own value of ``curve_knob``
     sources: int = 0
     passages: int = 0
     paragraphs: int = 0  # whole paragraphs the baseline ranks
@@ -65,16 +69,13 @@ def run_set(
         run.paragraphs = len(prepared.paragraphs)
         began = _lap(run.timings, "rank-bm25", began)
     if curve and chosen.tradeoff:
-        values = tradeoff_values(engine.tuning)
+        run.curve_knob = SEMANTIC_TRADEOFF_KNOB if engine.semantic else TRADEOFF_KNOB
+        run.curve_default = engine.tuning.setting(run.curve_knob)
+        values = sorted({*TRADEOFF_VALUES, run.curve_default})
         notify(f"{chosen.name}: the trade-off curve, {len(values)} settings …")
-        run.curve = tradeoff(engine, prepared.questions, TRADEOFF_KNOB, values)
+        run.curve = tradeoff(engine, prepared.questions, run.curve_knob, values)
         _lap(run.timings, "curve", began)
     return run
-
-
-def tradeoff_values(tuning: Tuning) -> list[float]:
-    """The curve's settings: the fixed grid and the engine's own value, so its row is there."""
-    return sorted({*TRADEOFF_VALUES, tuning.setting(TRADEOFF_KNOB)})
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.core.pipeline.engine import Tuning
-from bot.evaluation.runner import TRADEOFF_KNOB, SetRun
+from bot.evaluation.runner import SetRun
 from bot.evaluation.scoring import EvalReport
 
 BASELINE_LABEL = "· plain rank-bm25 (whole paragraphs, top 3, never declines)"
@@ -67,14 +66,13 @@ def figures_table(runs: Sequence[SetRun]) -> str:
 
 def curve_table(run: SetRun) -> str:
     """The abstention trade-off of one set as the engine's gate threshold varies."""
-    current = Tuning().setting(TRADEOFF_KNOB)
     rows = []
     for point in run.curve:
         f = point.report.figures()
-        mark = " (default)" if point.value == current else ""
+        mark = " (default)" if point.value == run.curve_default else ""
         keys = ("answered_when_answerable", "abstained_when_unanswerable", "abstention_accuracy")
         rows.append([f"{point.value:g}{mark}", *(f"{f[k]:.3f}" for k in (*keys, "hit@3"))])
-    return markdown_table((TRADEOFF_KNOB, *CURVE_HEADER), rows)
+    return markdown_table((run.curve_knob, *CURVE_HEADER), rows)
 
 
 def misses_text(run: SetRun) -> str:
@@ -122,7 +120,7 @@ def to_json(runs: Sequence[SetRun], misses: bool = False) -> dict[str, Any]:
             entry["rank_bm25"] = run.baseline.figures()
         if run.curve:
             entry["tradeoff"] = {
-                "knob": TRADEOFF_KNOB,
+                "knob": run.curve_knob,
                 "points": [{"value": p.value, **p.report.figures()} for p in run.curve],
             }
         sets[run.set.name] = entry
@@ -134,7 +132,7 @@ def markdown(runs: Sequence[SetRun]) -> str:
     parts = [figures_table(runs)]
     for run in runs:
         if run.curve:
-            parts.append(f"{run.set.title}: the trade-off as `{TRADEOFF_KNOB}` varies")
+            parts.append(f"{run.set.title}: the trade-off as `{run.curve_knob}` varies")
             parts.append(curve_table(run))
     return "\n\n".join(parts)
 
