@@ -83,12 +83,14 @@ def note_agreement(
     if not page:
         return
     quoted = {int(sources[c.row]) for c in page}
+    reported = {int(sources[r]) for c in page for r in c.also}  # kept up to date below
     page_rows = np.array([c.row for c in page])
     for other in others:
         source = int(sources[other])
-        if source in quoted or any(source == sources[r] for c in page for r in c.also):
+        if source in quoted or source in reported:
             continue
         values = similarity[page_rows, other]
         twin = int(np.argmax(values))
         if values[twin] >= settings.agreement_similarity:
             page[twin].also.append(other)
+            reported.add(source)

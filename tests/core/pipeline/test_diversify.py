@@ -35,3 +35,12 @@ def test_similar_passages_of_other_sources_are_noted_as_agreeing() -> None:
     page = diversify([0, 1], SCORES, SOURCES, similar, 2, DiversifySettings(near=0.9))
     note_agreement(page, [2, 3], SOURCES, similar, DiversifySettings())
     assert page[0].also == [3] and page[1].also == []
+
+
+def test_a_source_is_named_once_however_many_of_its_passages_agree() -> None:
+    sources = np.array([0, 1, 1, 2])
+    similar = np.eye(4)
+    similar[0, 1:] = similar[1:, 0] = 0.3  # rows 1 and 2 (one source) and 3 all resemble row 0
+    page = diversify([0], SCORES, sources, similar, 1, DiversifySettings())
+    note_agreement(page, [1, 2, 3], sources, similar, DiversifySettings())
+    assert page[0].also == [1, 3]
