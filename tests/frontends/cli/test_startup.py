@@ -13,7 +13,10 @@ PROBE = """
 import sys
 from bot.frontends.cli.main import main
 status = main(["ask", "--sources", sys.argv[1], "--index", sys.argv[2], sys.argv[3]])
-heavy = ("pydantic", "pydantic_settings", "prometheus_client", "wordfreq", "rapidfuzz", "rich")
+heavy = (
+    "pydantic", "pydantic_settings", "prometheus_client", "wordfreq", "rapidfuzz", "rich",
+    "tokenizers", "safetensors",
+)
 print(status, " ".join(sorted(m for m in heavy if m in sys.modules)) or "-", file=sys.stderr)
 """
 
