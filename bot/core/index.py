@@ -4,8 +4,9 @@ Layout: ``index/manifest.json`` names the current generation folder ``index/buil
 by :mod:`bot.core.build`), which holds ``.npy`` arrays (mapped straight into memory, never
 unpickled), the passage texts and sorted vocabulary as UTF-8 blobs, and the source metadata as
 JSON lines. Every load checks what is cheap — sizes, dtypes, shapes, offsets monotone and in
-range, ids in range — and a small index (or :meth:`Index.verify`) also checks every file's
-digest, so damage is one line naming the file and the fix, never a traceback or a wrong answer.
+range, ids in range — and a small index (or any, with ``load_index(deep=True)``, as
+``python -m bot check`` does) also checks every file's digest, so damage is one line naming the
+file and the fix, never a traceback or a wrong answer.
 """
 
 from __future__ import annotations
@@ -190,14 +191,6 @@ class Index:
         """An :class:`ExtraArray`'s 1-D array of ``dtype`` (checked), or None when not built."""
         data = self.extras.get(f"{name}.npy")
         return None if data is None else _array(self.generation / f"{name}.npy", data, dtype)
-
-    def verify(self) -> None:
-        """Full check (``python -m bot check``): every file's digest, every id in range."""
-        fresh = load_index(self.directory, deep=True)
-        if fresh.manifest["generation"] != self.manifest["generation"]:
-            raise IndexUnavailable(
-                f"the index in {self.directory} was rebuilt since it was loaded; load it again"
-            )
 
     def _blobs(self) -> dict[str, int]:
         return {

@@ -122,9 +122,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # semantic stage, one this close in meaning (chosen here with the threshold).
     covered = x[:, FEATURES.index("pool_coverage")] >= AnswerabilitySettings().min_coverage
     best = (-1.0, 0.0, 1.0)
-    for min_semantic in (
-        (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 1.0) if args.semantic else (1.0,)
-    ):
+    for min_semantic in MIN_SEMANTIC_GRID if args.semantic else (1.0,):
         p = np.where(covered | (pool_semantic >= min_semantic), raw, 0.0)
         threshold, accuracy = choose_threshold(p, y, groups)
         if accuracy > best[0] + 1e-12:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SALT_ENV = "NEWSBOT_LOG_SALT"
 MAX_LOGGED_CHARS = 2000  # longer (rejected) questions are cut to this in the log
 _QUEUE_LIMIT = 10_000
 

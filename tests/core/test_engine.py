@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.pipeline.engine import Engine, QuestionError
+from bot.core.pipeline.engine import Engine
 from bot.core.sources import META_FIELDS
 from bot.core.synonyms import load_synonyms
+from bot.errors import QuestionError
 from tests.helpers import ROOT
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.core.pipeline.engine import Engine, QuestionError
+from bot.core.pipeline.engine import Engine
+from bot.errors import QuestionError
 from bot.service.questionlog import QuestionLog, salt_path
 from bot.service.service import Request, Service
 from tests.helpers import service_settings

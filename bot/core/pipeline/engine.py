@@ -19,12 +19,12 @@ import numpy as np
 from bot.core import bm25
 from bot.core.answer import NOT_FOUND, Answer
 from bot.core.backend import IndexBackend
-from bot.core.build import describe_build, ensure_index
+from bot.core.build import ensure_index
 from bot.core.index import ExtraArray, Index
 from bot.core.pipeline.answerability import AnswerabilitySettings, Verdict, judge
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import Evidence, concept_weights, gather, similarities
-from bot.core.pipeline.question import Question, QuestionSettings, parse_question, understand
+from bot.core.pipeline.question import Question, QuestionSettings, understand
 from bot.core.pipeline.quote import quote
 from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
@@ -43,9 +43,7 @@ __all__ = [
     "Engine",
     "QuestionError",
     "Tuning",
-    "describe_build",
     "open_index",
-    "parse_question",
 ]
 
 

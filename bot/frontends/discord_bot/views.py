@@ -104,10 +104,6 @@ class ViewRegistry:
         """The live view with this token, if any."""
         return self._views.get(token)
 
-    def is_live(self, token: str) -> bool:
-        """Whether a view with this token still answers clicks."""
-        return token in self._views
-
     def remove(self, view: ExpiringView) -> None:
         """Forget ``view`` (it expired or stopped)."""
         self._views.pop(view.token, None)
