@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,12 @@ QUESTION = "How many Japanese lived on the islands before the Soviet occupation?
 
 
 @pytest.fixture
-def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NEWSBOT_LOG_SALT", "test-salt")
-    return Service.open(service_settings(tmp_path))
+    opened = Service.open(service_settings(tmp_path))
+    yield opened
+    opened.close()  # no writer thread outlives its test (closing twice is harmless)
 
 
 def _count(service: Service, name: str, **labels: str) -> float | None:
@@ -91,6 +94,7 @@ def test_no_index_is_unavailable_and_health_says_so(tmp_path: Path) -> None:
     assert service.index_info() is None
     with pytest.raises(ServiceUnavailable):
         service.answer(Request(QUESTION, frontend="cli"))
+    service.close()
 
 
 def test_index_info_describes_the_loaded_index(service: Service) -> None:
