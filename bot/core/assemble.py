@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.core.bm25 import BM25Params, idf, weights, zero_weights
-from bot.core.tokenizer import tokenize
+from bot.core.streams import Streams, read_streams
 from bot.core.vocabulary import sorted_ids
 
 _WEIGH_STEP = 1 << 20  # postings weighed per slice (bounds the float64 temporaries)
@@ -31,11 +31,16 @@ class Chunk:
     counts: np.ndarray  # int32 term frequencies
     entries: np.ndarray  # int64 pairs per passage
     doc_len: np.ndarray  # int32 tokens per passage
+    streams: Streams | None = None  # the passages' token streams, when freshly tokenized
 
 
 def tokenize_chunk(texts: Sequence[str]) -> Chunk:
-    """Tokenize passages into a :class:`Chunk` with its own small vocabulary (runs in workers)."""
-    return chunk_of(map(tokenize, texts), len(texts))
+    """Tokenize passages into a :class:`Chunk` with its own small vocabulary and the passages'
+    token streams (runs in workers)."""
+    terms, streams = read_streams(texts)
+    chunk = chunk_of(terms, len(texts))
+    chunk.streams = streams
+    return chunk
 
 
 def chunk_of(passages: Iterable[list[str]], n: int) -> Chunk:

@@ -8,7 +8,6 @@ weighted terms, term statistics, each passage's terms (forward vectors) and its 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,12 +16,10 @@ import numpy as np
 
 from bot.core import bm25
 from bot.core.index import Index
-from bot.core.lru import LruMap
-from bot.core.passages import sentence_spans
 from bot.core.sources import BLOCK_KINDS, SourceMeta
-from bot.core.tokenizer import iter_tokens
+from bot.core.streams import CAPITAL, DATE, NUMBER
 
-_TOKENS_CACHE = 20_000  # passages whose tokens an IndexBackend keeps
+__all__ = ["CAPITAL", "DATE", "NUMBER", "IndexBackend", "PassageTokens", "Retrieval"]
 
 
 @dataclass(frozen=True)
@@ -40,15 +37,6 @@ class PassageTokens:
     sentence: np.ndarray
     flags: np.ndarray
     sentences: np.ndarray
-
-
-NUMBER, DATE, CAPITAL = 1, 2, 4
-_MONTHS = frozenset(
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday "
-    "friday saturday sunday".split()
-)
-_YEAR = re.compile(r"(1[0-9]|20)[0-9]{2}s?")
 
 
 class Retrieval(Protocol):
@@ -99,6 +87,10 @@ class Retrieval(Protocol):
         """A passage's terms in reading order with their spans and sentences."""
         ...
 
+    def tokens_of(self, passages: np.ndarray) -> tuple[PassageTokens, ...]:
+        """:meth:`tokens` of several passages at once."""
+        ...
+
     def text(self, passage: int) -> str:
         """The verbatim text of a passage."""
         ...
@@ -130,7 +122,6 @@ class IndexBackend:
     def __init__(self, index: Index) -> None:
         self.index = index
         self._multipliers: dict[tuple[tuple[str, float], ...], np.ndarray | None] = {}
-        self._tokens: LruMap[int, PassageTokens] = LruMap(_TOKENS_CACHE)
         self._vocabulary: list[str] | None = None
         self._average_length: float | None = None
 
@@ -179,30 +170,30 @@ class IndexBackend:
         return indptr, terms, counts
 
     def tokens(self, passage: int) -> PassageTokens:
-        cached = self._tokens.get(passage)
-        if cached is None:
-            cached = self._tokenize(self.text(passage))
-            self._tokens[passage] = cached
-        return cached
+        return self.tokens_of(np.array([passage], dtype=np.int64))[0]
 
-    def _tokenize(self, text: str) -> PassageTokens:
-        vocab = self.index.vocabulary
-        found = list(iter_tokens(text))
-        spans = np.array(sentence_spans(text) or [(0, len(text))], dtype=np.int32).reshape(-1, 2)
-        starts = np.array([s for _, s, _ in found], dtype=np.int32)
-        sentence = np.searchsorted(spans[:, 1], starts, side="right").astype(np.int32)
-        sentence = np.minimum(sentence, len(spans) - 1)
-        first = np.ones(len(found), dtype=bool)
-        first[1:] = sentence[1:] != sentence[:-1]
-        flags = np.array([_flags(text[s:e]) for _, s, e in found], dtype=np.uint8)
-        flags[first] &= ~np.uint8(CAPITAL)
-        return PassageTokens(
-            ids=np.array([vocab.get(t, -1) for t, _, _ in found], dtype=np.int32),
-            starts=starts,
-            ends=np.array([e for _, _, e in found], dtype=np.int32),
-            sentence=sentence,
-            flags=flags,
-            sentences=spans,
+    def tokens_of(self, passages: np.ndarray) -> tuple[PassageTokens, ...]:
+        """Read from the token streams stored at rebuild (nothing is tokenized)."""
+        passages = np.asarray(passages, dtype=np.int64)
+        streams = self.index.streams.take(passages)
+        fwd = self.index.forward_counts
+        tokens, sentences = np.diff(streams.token_indptr), np.diff(streams.sentence_indptr)
+        ids = fwd.terms[np.repeat(fwd.indptr[passages], tokens) + streams.ranks]
+        first = streams.sentence_first + np.repeat(streams.token_indptr[:-1], sentences)
+        sentence = np.searchsorted(first, np.arange(len(ids)), side="right") - 1
+        sentence = (sentence - np.repeat(streams.sentence_indptr[:-1], tokens)).astype(np.int32)
+        spans = np.stack([streams.sentence_starts, streams.sentence_ends], axis=1)
+        t, s = streams.token_indptr.tolist(), streams.sentence_indptr.tolist()
+        return tuple(
+            PassageTokens(
+                ids=ids[t[i] : t[i + 1]],
+                starts=streams.starts[t[i] : t[i + 1]],
+                ends=streams.ends[t[i] : t[i + 1]],
+                sentence=sentence[t[i] : t[i + 1]],
+                flags=streams.flags[t[i] : t[i + 1]],
+                sentences=spans[s[i] : s[i + 1]],
+            )
+            for i in range(len(passages))
         )
 
     def text(self, passage: int) -> str:
@@ -222,12 +213,3 @@ class IndexBackend:
 
     def source(self, passage: int) -> SourceMeta:
         return self.index.source(passage)
-
-
-def _flags(word: str) -> int:
-    """What a word of a passage looks like: a number, a date, a capitalised word."""
-    if word[0].isdigit():
-        return NUMBER | (DATE if _YEAR.fullmatch(word) else 0)
-    if word.casefold().rstrip(".") in _MONTHS:
-        return DATE | (CAPITAL if word[0].isupper() else 0)
-    return CAPITAL if word[0].isupper() else 0

@@ -22,7 +22,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +50,7 @@ from bot.core.manifest import (
 from bot.core.passages import split_source
 from bot.core.source_files import Problem, SourcesError, scan_sources, source_base, source_files
 from bot.core.sources import BLOCK_KINDS, read_file
+from bot.core.streams import STREAM_ARRAYS, Streams, StreamWriter
 from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.core.vocabulary import encode_vocabulary
 
@@ -174,6 +175,8 @@ class _Writer:
         self.texts: IO[bytes] = (tmp / "texts.bin").open("wb")
         self.metas: IO[bytes] = (tmp / "sources.jsonl").open("wb")
         self.assembler = Assembler()
+        self.streams = StreamWriter(tmp)
+        self.queued: list[Streams | Future[Chunk]] = []  # streams not yet written, in order
         self.executor = executor
         self.pending: list[str] = []
         self.table: dict[str, array.array[int]] = {  # compact columns, not small arrays
@@ -235,6 +238,7 @@ class _Writer:
         self.metas.write(old.sources._blob[int(offsets[0]) : int(offsets[-1])])
         self.table["meta_len"].frombytes(np.diff(offsets).astype(np.int64).tobytes())
         self.sources += count
+        self._queue(old.streams.slice(int(lo), int(hi)))
         fwd = old.forward_counts
         e_lo, e_hi = int(fwd.indptr[lo]), int(fwd.indptr[hi])
         self.assembler.add(
@@ -253,14 +257,40 @@ class _Writer:
             return
         texts, self.pending = self.pending, []
         if self.executor is None:
-            self.assembler.add(tokenize_chunk(texts))
+            chunk = tokenize_chunk(texts)
+            self.assembler.add(chunk)
+            self._queue(chunk)
         else:
-            self.assembler.add(self.executor.submit(tokenize_chunk, texts))
+            future = self.executor.submit(tokenize_chunk, texts)
+            self.assembler.add(future)
             self.assembler.settle(keep_pending=4)
+            self._queue(future)
+
+    def _queue(self, part: Streams | Chunk | Future[Chunk]) -> None:
+        """Queue a part's streams (in passage order) and write out those ready."""
+        if isinstance(part, Chunk):
+            assert part.streams is not None
+            part = part.streams
+        self.queued.append(part)
+        self._drain()
+
+    def _drain(self, wait: bool = False) -> None:
+        """Write the queued streams from the head until one is still being tokenized (or all,
+        waiting, when ``wait``)."""
+        while self.queued:
+            head = self.queued[0]
+            if isinstance(head, Future) and not (wait or head.done()):
+                return
+            streams = head.result().streams if isinstance(head, Future) else head
+            assert streams is not None
+            self.streams.add(streams)
+            self.queued.pop(0)
 
     def close(self) -> dict[str, np.ndarray]:
         """Finish the files; the passage table as arrays."""
         self.flush()
+        self._drain(wait=True)
+        self.streams.close()
         self.texts.close()
         self.metas.close()
         cat = {
@@ -329,7 +359,9 @@ def _build(
         arrays |= {
             name: getattr(matrices, name)
             for name in ARRAYS
-            if name not in arrays and name not in ("vocab_offsets", "vocab_table")
+            if name not in arrays
+            and name not in STREAM_ARRAYS
+            and name not in ("vocab_offsets", "vocab_table")
         }
         arrays |= {"vocab_offsets": vocab_offsets, "vocab_table": table}
         arrays["doc_len"] = arrays["doc_len"].astype(np.int32)

@@ -35,6 +35,7 @@ from bot.core.manifest import (
     read_manifest,
 )
 from bot.core.sources import BLOCK_KINDS, SourceMeta
+from bot.core.streams import STREAM_ARRAYS, Streams
 from bot.core.vocabulary import Vocabulary
 
 __all__ = ["Index", "IndexCorrupt", "IndexMissing", "IndexUnavailable", "load_index"]
@@ -59,6 +60,10 @@ ARRAYS: dict[str, tuple[str, str]] = {
     "forward_counts": ("<i4", "forward_indptr"),
     "vocab_offsets": ("<i8", "V+1"),
     "vocab_table": ("<i4", "*"),
+    **{
+        name: (dtype, "N+1" if name.endswith("_indptr") else name.split("_")[0] + "_indptr")
+        for name, dtype in STREAM_ARRAYS.items()
+    },
 }
 BLOBS = ("texts.bin", "sources.jsonl", "terms.bin")
 SOURCE_CACHE = 100_000  # decoded source metadata kept, most recently shown first
@@ -122,6 +127,7 @@ class Index:
     text_offsets: np.ndarray
     texts: mmap.mmap | bytes
     forward_counts: Forward
+    streams: Streams  # each passage's terms in reading order, with spans and sentences
     extras: dict[str, mmap.mmap | bytes] = field(default_factory=dict)
 
     @property
@@ -234,6 +240,9 @@ def _arrays_of(index: Index) -> dict[str, np.ndarray]:
         "forward_counts": f.counts,
         "vocab_offsets": np.frombuffer(vocab._offsets, dtype=np.int64),
         "vocab_table": np.frombuffer(vocab._table, dtype=np.int32),
+        "stream_indptr": index.streams.token_indptr,
+        "sentence_indptr": index.streams.sentence_indptr,
+        **index.streams.columns(),
     }
 
 
@@ -293,6 +302,17 @@ def _load(index_dir: Path, manifest: dict[str, Any], deep: bool | None) -> Index
         texts=maps["texts.bin"],
         forward_counts=Forward(
             arrays["forward_indptr"], arrays["forward_terms"], arrays["forward_counts"]
+        ),
+        streams=Streams(
+            arrays["stream_indptr"],
+            arrays["stream_ranks"],
+            arrays["stream_starts"],
+            arrays["stream_ends"],
+            arrays["stream_flags"],
+            arrays["sentence_indptr"],
+            arrays["sentence_starts"],
+            arrays["sentence_ends"],
+            arrays["sentence_first"],
         ),
         extras={name: maps[name] for name in extras},
     )
@@ -372,6 +392,8 @@ def _check_structure(
     ends = {
         "indptr": None,
         "forward_indptr": None,
+        "stream_indptr": None,
+        "sentence_indptr": None,
         "text_offsets": blobs["texts.bin"],
         "source_offsets": blobs["sources.jsonl"],
         "vocab_offsets": blobs["terms.bin"],
@@ -402,10 +424,17 @@ def _check_structure(
 def _check_ids(gen: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """The checks that read every posting: passage and term ids in range, weights finite."""
     n, v = manifest["counts"]["passages"], manifest["counts"]["vocabulary"]
+    tokens, sentences = np.diff(arrays["stream_indptr"]), np.diff(arrays["sentence_indptr"])
+    row_length = np.repeat(np.diff(arrays["forward_indptr"]), tokens)  # each token's row
+    sentence_tokens = np.repeat(tokens, sentences)  # tokens in each sentence's passage
     checks: dict[str, Callable[[np.ndarray], Any]] = {
         "docs": lambda a: not len(a) or (a.min() >= 0 and a.max() < n),
         "forward_terms": lambda a: not len(a) or (a.min() >= 0 and a.max() < v),
         "forward_counts": lambda a: np.all(a > 0),
+        "stream_ranks": lambda a: np.all((a >= 0) & (a < row_length)),
+        "stream_starts": lambda a: np.all((a >= 0) & (a < arrays["stream_ends"])),
+        "sentence_starts": lambda a: np.all((a >= 0) & (a <= arrays["sentence_ends"])),
+        "sentence_first": lambda a: np.all((a >= 0) & (a <= sentence_tokens)),
         "weights": lambda a: np.all(np.isfinite(a)),
         "idf": lambda a: np.all(np.isfinite(a)),
         "zero": lambda a: np.all(np.isfinite(a)),

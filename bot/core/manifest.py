@@ -21,7 +21,7 @@ from bot.core.source_files import file_sha256, source_base, source_files
 from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.errors import CorpusError
 
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 MANIFEST = "manifest.json"
 FILES = "files.json"  # per source file: size, mtime, SHA-256 and the sources it holds
 FIX = "run `python -m bot rebuild` to rebuild the index"

@@ -73,6 +73,12 @@ def _normalize_number(number: str) -> str:
     return number
 
 
+def raw_tokens(text: str) -> Iterator[re.Match[str]]:
+    """The raw tokens of ``text`` (words, numbers, CJK runs) before normalisation: each one's
+    terms are ``iter_tokens(match.group())``, offset by ``match.start()``."""
+    return _TOKEN.finditer(text)
+
+
 def _bigrams(run: str) -> Iterator[tuple[str, int, int]]:
     """Overlapping character bigrams of a CJK run (a lone character stays a unigram)."""
     if len(run) == 1:

@@ -28,6 +28,8 @@ FILES = sorted(
         *(f"{a}.npy" for a in ("passage_source", "passage_start", "passage_end", "passage_kind")),
         *(f"{a}.npy" for a in ("text_offsets", "source_offsets", "vocab_offsets", "vocab_table")),
         *(f"forward_{a}.npy" for a in ("indptr", "terms", "counts")),
+        *(f"stream_{a}.npy" for a in ("indptr", "ranks", "starts", "ends", "flags")),
+        *(f"sentence_{a}.npy" for a in ("indptr", "starts", "ends", "first")),
         "texts.bin",
         "sources.jsonl",
         "terms.bin",

@@ -121,7 +121,7 @@ def gather(
         hit, concept = _match(ids, lookup, concept_of)
         presence[row[hit], concept[hit]] = True
     shown = n if detail is None else min(detail, n)
-    read = tuple(map(backend.tokens, passages[:shown].tolist()))
+    read = backend.tokens_of(passages[:shown])
     tokens = read + (None,) * (n - shown)
     best = np.full(n, -1, dtype=np.int64)
     sentence_coverage, proximity, typed = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
