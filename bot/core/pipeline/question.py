@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -68,6 +70,7 @@ class QuestionSettings:
     common_zipf: float = 3.0  # wordfreq Zipf frequency from which a word is common English
     max_edits_short: int = 1  # edits allowed to correct a word of 5–7 letters
     max_edits_long: int = 2  # … of 8 letters or more (shorter words are never corrected)
+    context_tier: float = 0.8  # near terms fitting the other words this well as the best tie
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,13 @@ def understand(
 
     corrections: list[Correction] = []
     words: list[tuple[str, str]] = []
+    context_ids = [i for t, _ in content if (i := term_id(t)) is not None]
     for term, surface in content:
-        fixed = correct(term, surface, backend, settings) if term_id(term) is None else None
+        fixed = (
+            correct(term, surface, backend, settings, context_ids)
+            if term_id(term) is None
+            else None
+        )
         if fixed is not None:
             corrections.append(Correction(surface.casefold(), fixed[1]))
             term = fixed[0]
@@ -219,12 +227,19 @@ def zipf(word: str) -> float:
 
 
 def correct(
-    term: str, surface: str, backend: Retrieval, settings: QuestionSettings
+    term: str,
+    surface: str,
+    backend: Retrieval,
+    settings: QuestionSettings,
+    context: Sequence[int] = (),
 ) -> tuple[str, str] | None:
     """The index term (and its word) a misspelled word stands for, or None to keep it.
 
     Never for common English words or short words: "pizza" missing from the sources is a
-    finding, not a typo. Ties between equally near terms go to the one in more passages.
+    finding, not a typo. Among the near terms the one that fits the question's other words
+    wins (see :func:`context_fit`: "deutsche borse" → "boerse", not "boss"), then the fewest
+    edits, then the fewest letters added or dropped rather than changed (a doubled or missing
+    letter is the likelier slip: "stamm" → "stam", not "stamp"), then the term in more passages.
     """
     word = surface.casefold()
     if len(word) < 5 or not word.isalpha() or zipf(word) >= settings.common_zipf:
@@ -234,11 +249,43 @@ def correct(
     found = nearest(term, near, edits)
     if not found:
         return None
-    ids = [backend.term_id(choice) for choice, _ in found]
+    from rapidfuzz.distance import Indel
+
+    ids = [cast(int, backend.term_id(choice)) for choice, _ in found]
     frequency = backend.document_frequency(np.array(ids))
-    best = min(range(len(found)), key=lambda i: (found[i][1], -int(frequency[i]), found[i][0]))
-    choice = found[best][0]
+    fit = context_fit(ids, context, backend)
+    best_fit = float(fit.max(initial=0.0))
+
+    def rank(i: int) -> tuple[bool, int, int, int, str]:
+        fits = best_fit > 0 and fit[i] >= settings.context_tier * best_fit
+        choice, distance = found[i]
+        return (not fits, distance, Indel.distance(term, choice), -int(frequency[i]), choice)
+
+    choice = found[min(range(len(found)), key=rank)][0]
     return choice, surface_form(choice, backend) or choice
+
+
+def context_fit(
+    candidates: Sequence[int], context: Sequence[int], backend: Retrieval
+) -> np.ndarray:
+    """How well each candidate term fits the question's other words: the most idf of them that
+    one passage holding the candidate also holds (0 without context). Read from the forward
+    vectors of the candidate's best passages, so it costs a search per candidate, only for a typo.
+    """
+    fit = np.zeros(len(candidates))
+    others = np.array(sorted(set(context)), dtype=np.int64)
+    if not len(others):
+        return fit
+    idf = backend.idf(others)
+    nudge = dict.fromkeys(others.tolist(), CONTEXT_NUDGE)
+    for k, candidate in enumerate(candidates):
+        passages, _ = backend.search({**nudge, candidate: 1.0}, CONTEXT_PASSAGES, {})
+        indptr, ids, _ = backend.forward(passages)
+        for row in range(len(passages)):
+            terms = ids[indptr[row] : indptr[row + 1]]
+            if candidate in terms:
+                fit[k] = max(fit[k], float(idf[np.isin(others, terms)].sum()))
+    return fit
 
 
 def nearest(term: str, choices: list[str], edits: int, limit: int = 20) -> list[tuple[str, int]]:
@@ -257,6 +304,10 @@ def nearest(term: str, choices: list[str], edits: int, limit: int = 20) -> list[
     order = within[np.argsort(distances[within], kind="stable")][:limit].tolist()
     return [(choices[i], int(distances[i])) for i in order]
 
+
+# Context fit: a candidate's passages that also hold the question's other words rank first.
+CONTEXT_NUDGE = 0.01  # query weight of the other words (ranks, never outweighs the candidate)
+CONTEXT_PASSAGES = 20  # of a candidate's passages, how many are read for the other words
 
 _BUCKETS: WeakKeyDictionary[Retrieval, dict[tuple[int, int], list[str]]] = WeakKeyDictionary()
 

@@ -12,6 +12,7 @@ from bot.core.pipeline.question import (
     understand,
 )
 from bot.core.tokenizer import tokenize
+from tests.helpers import write_corpus
 
 
 def _read(engine: Engine, question: str, context: str | None = None):
@@ -106,3 +107,22 @@ def test_synonyms_and_context_are_added_at_their_weights(engine: Engine) -> None
     assert asked.query.get("territori") == settings.synonym_weight
     assert asked.query["visit"] == settings.context_weight
     assert "visit" not in asked.highlight  # context words are searched, not marked
+
+
+_POST = {
+    "a.md": "---\ntitle: Football\n---\n\nJaap Stam joined the club.\n",
+    "b.md": "---\ntitle: Post\n---\n\nThe stamp collection grew.\n\nAnother stamp fair.\n",
+}
+
+
+def test_a_typo_goes_to_the_near_term_that_fits_the_other_words(tmp_path) -> None:
+    # "stamm" is one edit from "stam" and from "stamp": the question's other words decide.
+    engine = Engine.open(write_corpus(tmp_path / "src", _POST), tmp_path / "index")
+    assert [c.corrected for c in _read(engine, "jaap stamm club").corrections] == ["stam"]
+    assert [c.corrected for c in _read(engine, "stamm collection").corrections] == ["stamp"]
+
+
+def test_without_context_a_dropped_or_doubled_letter_beats_a_changed_one(tmp_path) -> None:
+    engine = Engine.open(write_corpus(tmp_path / "src", _POST), tmp_path / "index")
+    # "stamp" is in more passages, but "stamm" → "stam" drops a letter, → "stamp" changes one
+    assert [c.corrected for c in _read(engine, "stamm").corrections] == ["stam"]
