@@ -2,14 +2,18 @@
 
 For each worker count (1, then one per core) it starts ``serve --workers W`` as a subprocess on
 127.0.0.1 (a free port, a private index and question log in a temp folder, the repository's
-``sources/``), waits for /healthz, and fires the requests over keep-alive connections with a
-lean asyncio client (so the client takes little of the CPU the server needs) over the questions
-of ``eval/questions.yaml``. Scenarios: ``cold`` (answer cache empty), ``warm`` (same questions
-again) and ``unique`` (every question unique, so every request runs the engine). It also
-measures the *in-process ceiling*: the same unique questions answered and serialised to JSON in a
-loop in this process, with no HTTP at all. Prints throughput, latency percentiles and errors,
-the CPU the server processes got (in cores: on a busy machine N workers may get less than N),
-and the ratios against the targets (1 worker ≥ 90% of the ceiling; N workers ≥ 1.6× one).
+``sources/``), waits for /healthz, and fires the requests over keep-alive connections, one
+outstanding on each, over the questions of ``eval/questions.yaml``. The client is an
+``asyncio.Protocol`` sending requests encoded in advance and reading only the status and
+Content-Length, so it takes a small fraction of the CPU the server needs (its own column says
+how much). Scenarios: ``cold`` (answer cache empty), ``warm`` (same questions again) and
+``unique`` (every question unique, so every request runs the engine). It also loads aiohttp's
+minimal app (:mod:`benchmarks.aiohttp_floor`) the same way — the floor any aiohttp server has
+here — and measures the *in-process ceiling*: the same unique questions answered and serialised
+to JSON in a loop in this process, with no HTTP at all. Prints throughput, latency percentiles
+and errors, the CPU the server processes got (in cores — on a busy machine N workers may get
+less than N — and per request), and the ratios against the targets (1 worker ≥ 90% of the
+ceiling; N workers ≥ 1.6× one).
 Exit status 1 when a request failed or a server did not exit cleanly.
 
     PYTHONPATH=. python benchmarks/bench_http.py [--requests 2000] [--concurrency 50]
@@ -28,6 +32,8 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import machine_description, percentile
@@ -36,6 +42,7 @@ from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 50.0
+FLOOR_BODY = 2000  # bytes: about the size of an answer to the eval questions (1.9 kB)
 SCENARIOS = {
     "cold": "the eval questions, answer cache empty at the start",
     "warm": "the same questions again, answer cache warm",
@@ -116,40 +123,100 @@ def server_cpu_seconds(pid: int) -> float:
     return total
 
 
-def _questions(base: list[str], distinct: bool) -> itertools.cycle[str] | object:
+def _questions(base: list[str], distinct: bool) -> Iterator[str]:
     return (f"{q} #{next(_UNIQUE)}" if distinct else q for q in itertools.cycle(base))
+
+
+def ask_requests(questions: list[str], total: int, distinct: bool) -> list[bytes]:
+    """``total`` GET /api/ask requests, encoded before the clock starts (the client stays cheap)."""
+    asked = itertools.islice(_questions(questions, distinct), total)
+    return [
+        f"GET /api/ask?{urllib.parse.urlencode({'q': q, 'k': '3'})} HTTP/1.1\r\n"
+        "Host: bench\r\n\r\n".encode()
+        for q in asked
+    ]
+
+
+class _Load:
+    """What the connections of one run share: the requests left, and what came back."""
+
+    def __init__(self, requests: list[bytes], connections: int) -> None:
+        self.requests = iter(requests)
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.open = connections
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class _Client(asyncio.Protocol):
+    """One keep-alive connection with one request outstanding: the next goes out as soon as the
+    last response is complete. Parses only the status and Content-Length, so a client core can
+    drive many server cores (``CPU client`` in the table shows what it took)."""
+
+    def __init__(self, load: _Load) -> None:
+        self.load = load
+        self.buffer = b""
+        self.began = 0.0
+        self.waiting = False  # a request is out and its response not complete
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.send()
+
+    def send(self) -> None:
+        request = next(self.load.requests, None)
+        assert self.transport is not None
+        if request is None:
+            self.transport.close()
+            return
+        self.began, self.waiting = time.perf_counter(), True
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        while (end := buffer.find(b"\r\n\r\n")) >= 0:
+            at = buffer[:end].lower().find(b"\r\ncontent-length:") + 17
+            length = int(buffer[at : buffer.find(b"\r\n", at)])
+            if len(buffer) < end + 4 + length:
+                break
+            self.waiting = False
+            self.load.latencies.append((time.perf_counter() - self.began) * 1000)
+            self.load.errors += buffer[9:12] != b"200"
+            buffer = buffer[end + 4 + length :]
+            self.send()
+        self.buffer = buffer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        load = self.load
+        load.errors += self.waiting or exc is not None
+        load.open -= 1
+        if load.open == 0 and not load.done.done():
+            load.done.set_result(None)
+
+
+async def fire_requests(
+    port: int, requests: list[bytes], concurrency: int
+) -> tuple[list[float], int, float, float]:
+    """Send ``requests`` over ``concurrency`` keep-alive connections, one outstanding on each:
+    (latencies ms, errors, wall seconds, client CPU seconds). A connection the server closes
+    counts as an error and is not reopened (its share goes to the others)."""
+    load = _Load(requests, concurrency)
+    loop = asyncio.get_running_loop()
+    began, cpu = time.perf_counter(), time.process_time()
+    for _ in range(concurrency):
+        await loop.create_connection(lambda: _Client(load), "127.0.0.1", port)
+    await asyncio.wait_for(load.done, timeout=600)
+    return load.latencies, load.errors, time.perf_counter() - began, time.process_time() - cpu
 
 
 async def fire(
     port: int, questions: list[str], total: int, concurrency: int, distinct: bool = False
 ) -> tuple[list[float], int, float]:
     """``total`` GET /api/ask over ``concurrency`` connections: (latencies ms, errors, seconds)."""
-    cycle = iter(_questions(questions, distinct))  # type: ignore[call-overload]
-    counter = itertools.count()
-    latencies: list[float] = []
-    errors = 0
-
-    async def connection() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while next(counter) < total:
-                target = "/api/ask?" + urllib.parse.urlencode({"q": next(cycle), "k": "3"})
-                began = time.perf_counter()
-                try:
-                    status, _ = await get(reader, writer, target)
-                except (OSError, asyncio.IncompleteReadError):
-                    errors += 1
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                    continue
-                latencies.append((time.perf_counter() - began) * 1000)
-                errors += status != 200
-        finally:
-            writer.close()
-
-    began = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return latencies, errors, time.perf_counter() - began
+    requests = ask_requests(questions, total, distinct)
+    latencies, errors, seconds, _ = await fire_requests(port, requests, concurrency)
+    return latencies, errors, seconds
 
 
 def in_process_ceiling(
@@ -176,63 +243,105 @@ def in_process_ceiling(
     return max(answer(1000) for _ in range(rounds))
 
 
-def _row(
-    name: str, latencies: list[float], errors: int, seconds: float, cpu: float
-) -> tuple[str, float]:
-    p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
-    rate = len(latencies) / seconds
-    verdict = "yes" if p95 < TARGET_P95_MS and not errors else "NO"
-    return (
-        f"| {name} | {len(latencies)} | {errors} | {rate:.0f} | {p50:.1f} | {p95:.1f} | "
-        f"{p99:.1f} | {max(latencies):.1f} | {cpu / seconds:.2f} | {verdict} |",
-        rate,
-    )
+@dataclass
+class Measured:
+    """One scenario's run: latencies, errors, wall time and the CPU each side used."""
+
+    latencies: list[float]
+    errors: int
+    seconds: float
+    server_cpu: float
+    client_cpu: float
+
+    @property
+    def rate(self) -> float:
+        """Requests answered per second."""
+        return len(self.latencies) / self.seconds
+
+    def row(self, name: str) -> str:
+        """The scenario's line of the table."""
+        p50, p95, p99 = (percentile(self.latencies, q) for q in (50, 95, 99))
+        verdict = "yes" if p95 < TARGET_P95_MS and not self.errors else "NO"
+        per_request = self.server_cpu / max(1, len(self.latencies)) * 1e6
+        return (
+            f"| {name} | {len(self.latencies)} | {self.errors} | {self.rate:.0f} | {p50:.1f} | "
+            f"{p95:.1f} | {p99:.1f} | {max(self.latencies):.1f} | "
+            f"{self.server_cpu / self.seconds:.2f} | {per_request:.0f} | "
+            f"{self.client_cpu / self.seconds:.2f} | {verdict} |"
+        )
+
+
+async def measure(port: int, pid: int, requests: list[bytes], concurrency: int) -> Measured:
+    """Fire ``requests`` at the server ``pid`` listening on ``port``; what it took."""
+    cpu = server_cpu_seconds(pid)
+    latencies, errors, seconds, client = await fire_requests(port, requests, concurrency)
+    return Measured(latencies, errors, seconds, server_cpu_seconds(pid) - cpu, client)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM a server and wait for it (bounded); its exit status."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 async def run_server(
     args: argparse.Namespace, folder: Path, workers: int, questions: list[str]
-) -> tuple[list[str], dict[str, float], int]:
-    """One server with ``workers``: its table rows, req/s per scenario, failures (errors+exit)."""
+) -> tuple[dict[str, Measured], int]:
+    """One server with ``workers``: each scenario's measurement, and failures (errors + exit)."""
     port = free_port()
     proc = start_server(folder, args.sources, port, workers, args.log_level)
-    rows, rates, failed = [], {}, 0
+    runs: dict[str, Measured] = {}
     try:
         await wait_healthy(port, proc)
         await fire(port, questions, min(400, args.requests), args.concurrency, distinct=True)
         for name in args.scenarios:
-            cpu = server_cpu_seconds(proc.pid)
-            latencies, errors, seconds = await fire(
-                port, questions, args.requests, args.concurrency, distinct=name == "unique"
-            )
-            cpu = server_cpu_seconds(proc.pid) - cpu
-            failed += errors
-            label = f"{workers} worker(s), {name}"
-            row, rates[name] = _row(label, latencies, errors, seconds, cpu)
-            rows.append(row)
+            requests = ask_requests(questions, args.requests, distinct=name == "unique")
+            runs[name] = await measure(port, proc.pid, requests, args.concurrency)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            status = proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            status = proc.wait()
-    return rows, rates, failed + (status != 0)
+        status = stop(proc)
+    return runs, sum(r.errors for r in runs.values()) + (status != 0)
+
+
+async def run_floor(args: argparse.Namespace, questions: list[str]) -> Measured:
+    """The same load against aiohttp's minimal app (:mod:`benchmarks.aiohttp_floor`)."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "benchmarks.aiohttp_floor", str(port), str(FLOOR_BODY)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        await wait_healthy(port, proc)
+        # Four times the requests: each takes far less time, and CPU is counted in ticks.
+        requests = ask_requests(questions, 4 * args.requests, distinct=True)
+        await fire_requests(port, requests[:400], args.concurrency)
+        return await measure(port, proc.pid, requests, args.concurrency)
+    finally:
+        stop(proc)
+
+
+HEADER = (
+    "| server, scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms "
+    "| server CPU (cores) | server CPU µs/request | client CPU (cores) | p95<50 |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+)
 
 
 async def bench(args: argparse.Namespace) -> int:
-    """Each worker count in turn, then the ceiling; print the tables and the verdicts."""
+    """Each worker count in turn, aiohttp's floor, then the ceiling; the tables and verdicts."""
     questions = [q.question for q in load_questions(args.questions)]
     many = args.workers or cores()
-    rows: list[str] = []
-    rates: dict[int, dict[str, float]] = {}
+    runs: dict[int, dict[str, Measured]] = {}
     failed = 0
     with tempfile.TemporaryDirectory(prefix="newsbot-bench-") as tmp:
         for workers in sorted({1, many}):
             folder = Path(tmp) / f"w{workers}"
             folder.mkdir()
-            got, rates[workers], bad = await run_server(args, folder, workers, questions)
-            rows += got
+            runs[workers], bad = await run_server(args, folder, workers, questions)
             failed += bad
+        floor = await run_floor(args, questions)
         ceiling, ceiling_cpu = in_process_ceiling(
             args.sources, Path(tmp) / "w1" / "index", questions
         )
@@ -241,26 +350,25 @@ async def bench(args: argparse.Namespace) -> int:
     print(f"Load average at the end (1, 5, 15 min): {load} on {cores()} cores.")
     print(
         f"\nGET /api/ask x {args.requests} per scenario, {args.concurrency} concurrent keep-alive "
-        f"connections, {len(questions)} questions from {args.questions.name}, "
-        f"server log {args.log_level}\n"
+        f"connections (one request outstanding on each), {len(questions)} questions from "
+        f"{args.questions.name}, server log {args.log_level}\n"
     )
-    print(
-        "| server, scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms "
-        "| CPU (cores) | p95<50 |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    print("\n".join(rows))
+    print(HEADER)
+    for workers, measured in runs.items():
+        for name, run in measured.items():
+            print(run.row(f"{workers} worker(s), {name}"))
+    print(floor.row(f"aiohttp's minimal app ({FLOOR_BODY:,}-byte body), unique"))
     print(
         f"| in-process ceiling (no HTTP), unique | 1000 | 0 | {ceiling:.0f} | | | | | "
-        f"{ceiling_cpu:.2f} | |"
+        f"{ceiling_cpu:.2f} | {ceiling_cpu / ceiling * 1e6:.0f} | | |"
     )
     for name in args.scenarios:
         print(f"  {name}: {SCENARIOS[name]}")
     if "unique" in args.scenarios:
-        one = rates[1]["unique"]
+        one = runs[1]["unique"].rate
         print(f"\n1 worker / in-process ceiling: {one / ceiling:.0%} (target ≥ 90%)")
         if many > 1:
-            ratio = rates[many]["unique"] / one
+            ratio = runs[many]["unique"].rate / one
             print(f"{many} workers / 1 worker: {ratio:.2f}× (target ≥ 1.6×)")
     print(f"failed requests or unclean exits: {failed}")
     return 1 if failed else 0
