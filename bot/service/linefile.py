@@ -1,11 +1,13 @@
-"""A logging handler that appends whole lines to a file several processes may share.
+"""Appends whole lines to a file several processes may share.
 
-Each record's message is one line, written with a single ``write()`` on an ``O_APPEND`` file while
-holding an ``flock`` on ``<file>.lock``, so lines from several processes never interleave and a
-size rotation (``file`` → ``file.1`` … ``file.N``) happens once, not once per process. The file is
-reopened when it was deleted or replaced (as ``WatchedFileHandler`` does). A write that fails part
-way is cut back so no partial line stays; lost lines are counted exactly and the failure is
-logged once per interval, not once per line.
+A batch of lines is written with as few ``write()`` calls on an ``O_APPEND`` file as rotation
+allows (one, unless the batch crosses the size limit) while holding an ``flock`` on
+``<file>.lock``, so lines from several processes never interleave and a size rotation (``file`` →
+``file.1`` … ``file.N``) happens once, not once per process. The file is reopened when it was
+deleted or replaced (as ``WatchedFileHandler`` does). A write that fails part way is cut back so no
+partial line stays, and what was left is retried line by line, so a full disk loses only the
+lines that do not fit; lost lines are counted exactly and the failure is logged once per
+interval, not once per line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -23,8 +25,8 @@ logger = logging.getLogger(__name__)
 FAILURE_LOG_INTERVAL = 60.0  # seconds between reminders that lines are being lost
 
 
-class LineFileHandler(logging.Handler):
-    """Appends each record's message, plus a newline, to ``path`` as one whole line."""
+class LineFile:
+    """Appends lines (each ending in a newline) to ``path``, every one whole."""
 
     def __init__(
         self,
@@ -34,7 +36,6 @@ class LineFileHandler(logging.Handler):
         backups: int = 5,
         failure_interval: float = FAILURE_LOG_INTERVAL,
     ) -> None:
-        super().__init__()
         self.path = path
         self.max_bytes = max_bytes
         self.backups = max(backups, 0)
@@ -45,38 +46,27 @@ class LineFileHandler(logging.Handler):
         self._failing_since: float | None = None
         self._noticed_at = 0.0
 
-    # -- logging.Handler ---------------------------------------------------------------------
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Write the record's message as one line; on failure count it and carry on."""
-        line = (record.getMessage() + "\n").encode("utf-8")
+    def append(self, lines: Sequence[bytes]) -> None:
+        """Append ``lines`` in order; on failure count what is lost and carry on."""
+        done = 0
         try:
             with self._locked():
-                self._append(line)
-        except OSError as exc:
-            self._failed(exc)
+                while done < len(lines):
+                    done += self._append_run(lines, done)
+        except OSError:  # nothing of the failed run was kept: retry it line by line
+            for line in lines[done:]:
+                self._append_line(line)
             return
-        if self._failing_since is not None:
-            self._failing_since = None
-            logger.warning(
-                "question log: writing to %s again (%d line(s) lost in all)",
-                self.path,
-                self.dropped,
-            )
+        self._recovered()
 
     def close(self) -> None:
         """Close the file and the lock file."""
-        self.acquire()
-        try:
-            for name in ("_fd", "_lock_fd"):
-                fd = getattr(self, name)
-                setattr(self, name, None)
-                if fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-        finally:
-            self.release()
-        super().close()
+        for name in ("_fd", "_lock_fd"):
+            fd = getattr(self, name)
+            setattr(self, name, None)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -93,21 +83,52 @@ class LineFileHandler(logging.Handler):
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _append(self, line: bytes) -> None:
+    def _append_line(self, line: bytes) -> None:
+        try:
+            with self._locked():
+                while not self._append_run((line,), 0):
+                    pass
+        except OSError as exc:
+            self._failed(exc)
+            return
+        self._recovered()
+
+    def _append_run(self, lines: Sequence[bytes], start: int) -> int:
+        """Write the lines from ``start`` that fit in the current file; how many (0: it rotated).
+
+        Under the lock. A line goes to the current file when the file is empty or the line fits
+        under ``max_bytes``, as if the lines were written one at a time.
+        """
         fd = self._current()
         size = os.fstat(fd).st_size
-        if self.max_bytes > 0 and size > 0 and size + len(line) > self.max_bytes:
+        end, length, limit = start, 0, self.max_bytes
+        while end < len(lines) and (
+            limit <= 0 or size + length == 0 or size + length + len(lines[end]) <= limit
+        ):
+            length += len(lines[end])
+            end += 1
+        if end == start:  # the next line does not fit: it starts the next file
             self._rotate()
-            fd = self._current()
-            size = 0
+            return 0
+        data = lines[start] if end == start + 1 else b"".join(lines[start:end])
         try:
-            written = os.write(fd, line)
+            written = os.write(fd, data)
         except OSError:
             self._cut_back(fd, size)
             raise
-        if written != len(line):
+        if written != len(data):
             self._cut_back(fd, size)
-            raise OSError(28, "No space left on device (line not written whole)")
+            raise OSError(28, "No space left on device (lines not written whole)")
+        return end - start
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            self._failing_since = None
+            logger.warning(
+                "question log: writing to %s again (%d line(s) lost in all)",
+                self.path,
+                self.dropped,
+            )
 
     def _current(self) -> int:
         """The descriptor of the file now at ``path``, reopened if it was deleted or replaced."""

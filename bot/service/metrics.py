@@ -92,6 +92,9 @@ class _Dropped(Collector):
         )
 
 
+_Children = tuple[Counter, Histogram | None, Counter | None]  # questions, latency, cache lookups
+
+
 class ServiceMetrics:
     """The metrics of the question service; front ends add their own to ``registry``."""
 
@@ -145,12 +148,28 @@ class ServiceMetrics:
         for name, (help_text, read) in index_gauges.items():
             reg.gauge(name, help_text).set_function(of_index(read))
         reg.collectors.register(_Dropped(question_log))
+        # The labelled children each kind of question updates, looked up once: ``labels()``
+        # takes a lock and builds a key every time.
+        self._children: dict[tuple[str, str, str | None], _Children] = {}
 
     def count(self, frontend: str, outcome: str, seconds: float, lookup: str | None) -> None:
         """Count one question: its outcome, its latency (when answered or declined) and the
         answer cache's ``lookup`` ("hit", "miss", or None when the question never got that far)."""
-        self.questions.labels(frontend, outcome).inc()
-        if outcome in ("answered", "abstained"):
-            self.latency.labels(frontend).observe(seconds)
-        if lookup is not None:
-            self.cache.labels(lookup).inc()
+        key = (frontend, outcome, lookup)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = self._children_of(*key)
+        questions, latency, cache = children
+        questions.inc()
+        if latency is not None:
+            latency.observe(seconds)
+        if cache is not None:
+            cache.inc()
+
+    def _children_of(self, frontend: str, outcome: str, lookup: str | None) -> _Children:
+        timed = outcome in ("answered", "abstained")
+        return (
+            self.questions.labels(frontend, outcome),
+            self.latency.labels(frontend) if timed else None,
+            self.cache.labels(lookup) if lookup is not None else None,
+        )

@@ -2,8 +2,9 @@
 
 It holds the current :class:`~bot.core.pipeline.engine.Engine` (swapped atomically by
 :meth:`Service.reindex`; questions in flight keep the engine they started with), the question
-log and the metrics. All retrieval runs in worker threads so the event loop stays responsive.
-No HTTP or Discord code here.
+log and the metrics. The async front ends answer a question on the event loop when the engine
+answers quickly (the hop to a worker thread then costs more than it saves) and in a worker thread
+otherwise, so the loop stays responsive with a large index. No HTTP or Discord code here.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ logger = logging.getLogger(__name__)
 
 OUTCOMES = ("answered", "abstained", "rejected", "error")
 DEFAULT_CACHE_SIZE = 1024
+# The async front ends answer on the event loop while the engine's recent answers took less than
+# this much CPU each: about what one slow callback may hold the loop, far longer than the hop to a
+# thread costs (~0.2 ms), and a large index (several ms an answer) still goes to the thread.
+INLINE_SECONDS = 0.002
+_SMOOTHING = 0.1  # weight of the latest answer in the running estimate of the engine's time
 
 _CacheKey = tuple[str, int, int, str | None]
 
@@ -126,6 +132,10 @@ class Service:
         # Engine work for the async front ends: one thread (started on first use) answers in
         # turn; more threads would only contend for the interpreter lock.
         self.answers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-answer")
+        self.inline_seconds = INLINE_SECONDS  # 0: engine work always goes to the answer thread
+        # CPU seconds an engine answer takes, smoothed; it starts at the limit, so the first
+        # answer goes to the thread and is measured there.
+        self.engine_seconds = INLINE_SECONDS
         self.counted = counted
         self._metrics: ServiceMetrics | None = None
 
@@ -241,19 +251,20 @@ class Service:
             return self._answer(request, time.perf_counter())
 
     async def ask(self, request: Request) -> Answer:
-        """:meth:`answer` in a worker thread, so the event loop stays responsive."""
+        """:meth:`answer` for the async front ends (see :meth:`ask_with_engine`)."""
         return (await self.ask_with_engine(request))[1]
 
     async def ask_with_engine(self, request: Request) -> tuple[Engine, Answer]:
-        """:meth:`answer_with_engine` without blocking the event loop.
+        """:meth:`answer_with_engine` without holding the event loop long.
 
-        A cheap request (answered from the cache, or refused by the limits) is handled right
-        here: the hop to a worker thread would cost more than the answer. The engine runs in a
-        worker thread (the request is in flight while it waits for one).
+        A cheap request — answered from the cache, refused by the limits, or put to an engine
+        whose answers take under ``inline_seconds`` of CPU — is handled right here: the hop to a
+        worker thread would cost more than it saves. Otherwise the engine runs in a worker
+        thread (the request is in flight while it waits for one).
         """
         with self._in_flight():
             began = time.perf_counter()
-            if self._cheap(request):
+            if self.engine_seconds < self.inline_seconds or self._cheap(request):
                 return self._answer(request, began)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.answers, self._answer, request, began)
@@ -301,7 +312,10 @@ class Service:
                 answer, cached, lookup = found[1], True, "hit"
             else:
                 lookup = "miss"
+                cpu = time.thread_time()
                 answer = engine.ask(question, k, context=request.context, offset=offset)
+                took = time.thread_time() - cpu
+                self.engine_seconds += (took - self.engine_seconds) * _SMOOTHING
                 self.cache[key] = (engine, answer)
             outcome = "answered" if answer.answered else "abstained"
             return engine, answer

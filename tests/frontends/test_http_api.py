@@ -352,6 +352,7 @@ def test_shutdown_finishes_requests_in_flight(service: Service, settings: Settin
     async def scenario() -> tuple[list[int], bool]:
         loop = asyncio.get_running_loop()
         gate = threading.Event()  # holds the answer thread, so requests wait inside the service
+        service.inline_seconds = 0.0  # every engine answer goes to that thread
         blockers = [loop.run_in_executor(service.answers, gate.wait, 30)]
         runner = await start_http(service, settings, host="127.0.0.1", port=0, access_log=False)
         host, port = bound_address(runner)

@@ -39,7 +39,7 @@ def test_each_service_has_its_own_registry(tmp_path: Path) -> None:
 
 def test_index_gauges_and_drops_are_read_at_scrape_time(tmp_path: Path) -> None:
     log = QuestionLog(None, queue_limit=1)
-    log._queue.dropped = 7
+    log._pending.dropped = 7
     service = Service(service_settings(tmp_path), engine=None, question_log=log)
     value = service.metrics.registry.value
     assert value("newsbot_index_loaded") == 0

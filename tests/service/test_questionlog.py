@@ -17,7 +17,9 @@ import pytest
 
 from bot.core.pipeline.engine import Engine
 from bot.errors import QuestionError
+from bot.service.linefile import LineFile
 from bot.service.questionlog import QuestionLog, salt_path
+from bot.service.report import log_files
 from bot.service.service import Request, Service
 from tests.helpers import service_settings
 
@@ -146,6 +148,22 @@ def test_rotation_by_size_keeps_the_configured_backups(tmp_path: Path) -> None:
     assert all(f.stat().st_size <= 400 for f in files)
 
 
+def test_a_batch_is_split_and_rotated_exactly_as_single_lines_would_be(tmp_path: Path) -> None:
+    batch = [f'{{"n": {n}, "pad": "{"x" * (n * 7 % 60)}"}}\n'.encode() for n in range(60)]
+    one_by_one = LineFile(tmp_path / "a" / "q.jsonl", max_bytes=500, backups=50)
+    for line in batch:
+        one_by_one.append([line])
+    together = LineFile(tmp_path / "b" / "q.jsonl", max_bytes=500, backups=50)
+    together.append(batch[:7])
+    together.append(batch[7:])
+    one_by_one.close()
+    together.close()
+    a, b = log_files(tmp_path / "a" / "q.jsonl"), log_files(tmp_path / "b" / "q.jsonl")
+    assert len(a) > 5
+    assert [f.read_bytes() for f in a] == [f.read_bytes() for f in b]
+    assert b"".join(f.read_bytes() for f in b) == b"".join(batch)  # oldest first, none lost
+
+
 def test_rotation_without_backups_starts_the_file_afresh(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     log = QuestionLog(path, max_bytes=300, backups=0, salt="s")
@@ -200,7 +218,7 @@ def test_close_writes_everything_queued(tmp_path: Path) -> None:
 def test_writes_happen_off_the_calling_thread(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     log = QuestionLog(path, salt="s")
-    writer = log._listener._thread if log._listener else None
+    writer = log._writer
     assert writer is not None and writer is not threading.current_thread() and writer.daemon
     log.close()
     assert not writer.is_alive()

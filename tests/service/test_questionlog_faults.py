@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.service.questionlog import QuestionLog, _Queue
+from bot.service.questionlog import QuestionLog, _Pending
 from bot.service.report import log_files
 from tests.helpers import ROOT
 
@@ -131,12 +131,12 @@ def test_several_processes_share_one_log_without_losing_or_tearing_lines(tmp_pat
 def test_a_full_queue_counts_every_refused_entry_and_says_so_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    handler = _Queue(limit=2)
+    pending = _Pending(limit=2)
     with caplog.at_level(logging.ERROR):
         for n in range(5):
-            handler.handle(logging.makeLogRecord({"msg": json.dumps({"n": n})}))
-    assert handler.dropped == 3
-    assert handler.pending.qsize() == 2
+            pending.put(json.dumps({"n": n}).encode())
+    assert pending.dropped == 3
+    assert len(pending.items) == 2
     assert len([r for r in caplog.records if "writer is behind" in r.getMessage()]) == 1
 
 

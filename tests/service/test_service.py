@@ -11,7 +11,7 @@ import pytest
 
 from bot.errors import BadInput, QuestionTooLong
 from bot.service.limits import Limits
-from bot.service.service import Request, Service, ServiceUnavailable
+from bot.service.service import INLINE_SECONDS, Request, Service, ServiceUnavailable
 from bot.service.settings import Settings
 from tests.helpers import run_cli, service_settings, write_corpus
 
@@ -130,7 +130,7 @@ def test_without_a_settings_file_the_cli_leaves_no_log(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "sources"]
 
 
-def test_only_engine_work_goes_to_the_answer_thread(
+def test_a_quick_engine_answers_on_the_loop_and_a_slow_one_in_the_answer_thread(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hops: list[str] = []
@@ -144,13 +144,20 @@ def test_only_engine_work_goes_to_the_answer_thread(
     request = Request(QUESTION, frontend="http", k=2)
 
     async def scenario() -> None:
-        await service.ask(request)  # the engine: in a worker thread
+        assert service.engine_seconds == INLINE_SECONDS  # no answer measured yet
+        await service.ask(request)  # the first engine answer: in the thread, and measured
         await service.ask(request)  # from the cache: answered on the event loop
         with pytest.raises(BadInput):
             await service.ask(Request(QUESTION, frontend="http", k=0))  # refused on the loop
+        service.engine_seconds = INLINE_SECONDS / 4  # an engine answering quickly
+        await service.ask(Request(QUESTION, frontend="http", k=1))  # the engine, on the loop
+        service.engine_seconds = 1.0  # an engine as slow as a large index
+        await service.ask(Request(QUESTION, frontend="http", k=3))  # the engine, in the thread
+        assert service.engine_seconds < 1.0  # the estimate follows what the engine took
 
     asyncio.run(scenario())
-    assert hops == ["_answer"]
+    assert hops == ["_answer", "_answer"]
     assert _count(service, "newsbot_answer_cache_total", result="hit") == 1
+    assert _count(service, "newsbot_answer_cache_total", result="miss") == 3
     assert _count(service, "newsbot_questions_total", frontend="http", outcome="rejected") == 1
     service.close()

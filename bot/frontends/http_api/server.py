@@ -136,13 +136,21 @@ def _middlewares(service: Service) -> list[Any]:
         "newsbot_http_request_duration_seconds", "HTTP request handling time.", ("route",)
     )
 
+    children: dict[tuple[str, int], tuple[Any, Any]] = {}  # labels() once per route and status
+
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         began = time.perf_counter()
         response = await handler(request)
-        route = _route(request)
-        requests.labels(route, str(response.status)).inc()
-        seconds.labels(route).observe(time.perf_counter() - began)
+        route, status = _route(request), response.status
+        counted = children.get((route, status))
+        if counted is None:
+            counted = children[route, status] = (
+                requests.labels(route, str(status)),
+                seconds.labels(route),
+            )
+        counted[0].inc()
+        counted[1].observe(time.perf_counter() - began)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
