@@ -72,6 +72,7 @@ class Matrices:
     indptr: np.ndarray
     docs: np.ndarray
     weights: np.ndarray
+    tf: np.ndarray  # int32 term frequency of each posting (re-weighing needs no re-tokenizing)
     zero: np.ndarray
     idf: np.ndarray
     doc_len: np.ndarray
@@ -159,19 +160,13 @@ class Assembler:
             cursor[uniq] += sizes
             first_doc, first_entry = first_doc + n, first_entry + size
         term_idf = idf(params, df_sorted, n_docs)
-        avgdl = float(doc_len.sum(dtype=np.int64)) / n_docs if n_docs else 1.0
-        weight = np.empty(total, dtype=np.float32)
-        for lo in range(0, total, _WEIGH_STEP):
-            hi = min(total, lo + _WEIGH_STEP)
-            term_of = np.searchsorted(indptr, np.arange(lo, hi), side="right") - 1
-            weight[lo:hi] = weights(
-                params, tf[lo:hi], doc_len[docs[lo:hi]], avgdl, term_idf[term_of]
-            )
+        avgdl = average_length(doc_len)
         return Matrices(
             terms,
             indptr,
             docs,
-            weight,
+            weigh(params, indptr, docs, tf, doc_len, avgdl, term_idf),
+            tf,
             zero_weights(params, term_idf),
             term_idf,
             doc_len,
@@ -179,3 +174,27 @@ class Assembler:
             fwd_terms,
             fwd_counts,
         )
+
+
+def average_length(doc_len: np.ndarray) -> float:
+    """Mean passage length as every weight uses it (an exact integer sum, then one division)."""
+    return float(doc_len.sum(dtype=np.int64)) / len(doc_len) if len(doc_len) else 1.0
+
+
+def weigh(
+    params: BM25Params,
+    indptr: np.ndarray,
+    docs: np.ndarray,
+    tf: np.ndarray,
+    doc_len: np.ndarray,
+    avgdl: float,
+    term_idf: np.ndarray,
+) -> np.ndarray:
+    """float32 BM25 weights of term-major postings, slice by slice (bounded temporaries)."""
+    total = len(docs)
+    weight = np.empty(total, dtype=np.float32)
+    for lo in range(0, total, _WEIGH_STEP):
+        hi = min(total, lo + _WEIGH_STEP)
+        term_of = np.searchsorted(indptr, np.arange(lo, hi), side="right") - 1
+        weight[lo:hi] = weights(params, tf[lo:hi], doc_len[docs[lo:hi]], avgdl, term_idf[term_of])
+    return weight

@@ -14,7 +14,6 @@ from typing import Protocol
 
 import numpy as np
 
-from bot.core import bm25
 from bot.core.index import Index
 from bot.core.sources import BLOCK_KINDS, SourceMeta
 from bot.core.streams import CAPITAL, DATE, NUMBER
@@ -121,7 +120,6 @@ class IndexBackend:
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self._multipliers: dict[tuple[tuple[str, float], ...], np.ndarray | None] = {}
         self._vocabulary: list[str] | None = None
         self._average_length: float | None = None
 
@@ -151,19 +149,12 @@ class IndexBackend:
         return np.asarray(self.index.idf[ids], dtype=np.float64)
 
     def document_frequency(self, ids: np.ndarray) -> np.ndarray:
-        indptr = self.index.postings.indptr
-        return np.asarray(indptr[ids + 1] - indptr[ids])
+        return self.index.document_frequency(ids)
 
     def search(
         self, terms: Mapping[int, float], k: int, kind_weight: Mapping[str, float]
     ) -> tuple[np.ndarray, np.ndarray]:
-        key = tuple(sorted(kind_weight.items()))
-        if key not in self._multipliers:
-            self._multipliers[key] = self.index.kind_multiplier(dict(kind_weight))
-        multiplier = self._multipliers[key]
-        return bm25.search(
-            self.index.postings, list(terms), list(terms.values()), k, multiplier, fill=False
-        )
+        return self.index.search(list(terms), list(terms.values()), k, kind_weight)
 
     def forward(self, passages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         indptr, terms, counts = self.index.forward(passages)
@@ -175,10 +166,8 @@ class IndexBackend:
     def tokens_of(self, passages: np.ndarray) -> tuple[PassageTokens, ...]:
         """Read from the token streams stored at rebuild (nothing is tokenized)."""
         passages = np.asarray(passages, dtype=np.int64)
-        streams = self.index.streams.take(passages)
-        fwd = self.index.forward_counts
+        streams, ids = self.index.streams_of(passages)
         tokens, sentences = np.diff(streams.token_indptr), np.diff(streams.sentence_indptr)
-        ids = fwd.terms[np.repeat(fwd.indptr[passages], tokens) + streams.ranks]
         first = streams.sentence_first + np.repeat(streams.token_indptr[:-1], sentences)
         sentence = np.searchsorted(first, np.arange(len(ids)), side="right") - 1
         sentence = (sentence - np.repeat(streams.sentence_indptr[:-1], tokens)).astype(np.int32)

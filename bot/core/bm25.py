@@ -90,6 +90,7 @@ class Postings:
     weights: np.ndarray  # W[t, d]: float32 in a stored index, float64 from build_postings
     zero: np.ndarray  # float64 per term
     n_docs: int
+    tf: np.ndarray | None = None  # int32 term frequencies (a stored index has them)
 
 
 @dataclass(frozen=True)
@@ -160,20 +161,32 @@ def search(
     values = scores[candidates] + constant
     if multiplier is not None:
         values *= multiplier[candidates]
-    # A passage appears once per query term it contains: the k·m best entries hold k passages.
-    want = k * max(len(parts), 1)
-    if want < len(values):
-        threshold = np.partition(values, len(values) - want)[len(values) - want]
-        keep = values >= threshold
-        candidates, values = candidates[keep], values[keep]
-    order = np.lexsort((candidates, -values))
-    candidates, values = candidates[order], values[order]
-    first = np.ones(len(candidates), dtype=bool)
-    first[1:] = candidates[1:] != candidates[:-1]
-    ids, best = candidates[first][:k].astype(np.int64), values[first][:k]
+    keep = contenders(values, k * max(len(parts), 1))
+    ids, best = ranked(candidates[keep], values[keep], k)
     missing = min(k, postings.n_docs) - len(ids)
     if missing > 0 and fill and multiplier is None:  # the rest tie at the constant, earliest first
         rest = np.setdiff1d(np.arange(postings.n_docs), ids, assume_unique=True)[:missing]
         ids = np.concatenate([ids, rest])
         best = np.concatenate([best, np.full(len(rest), constant)])
     return ids, best
+
+
+def contenders(values: np.ndarray, want: int) -> np.ndarray | slice:
+    """Which score entries can be among the best: the ``want`` highest and every tie with them.
+
+    A passage appears once per query term it contains, so ``k`` times the number of terms
+    entries always hold the ``k`` best passages.
+    """
+    if want >= len(values):
+        return slice(None)
+    threshold = np.partition(values, len(values) - want)[len(values) - want]
+    return values >= threshold
+
+
+def ranked(candidates: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best distinct passages of (passage, score) entries, ties to the earlier passage."""
+    order = np.lexsort((candidates, -values))
+    candidates, values = candidates[order], values[order]
+    first = np.ones(len(candidates), dtype=bool)
+    first[1:] = candidates[1:] != candidates[:-1]
+    return candidates[first][:k].astype(np.int64), values[first][:k]

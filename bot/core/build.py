@@ -18,7 +18,6 @@ import functools
 import itertools
 import json
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +31,13 @@ import numpy as np
 
 from bot.core.assemble import Assembler, Chunk, tokenize_chunk
 from bot.core.bm25 import BM25Params
-from bot.core.generation import current_index, finish_generation, rebuild_lock, write_extras
+from bot.core.generation import (
+    current_index,
+    finish_generation,
+    generation_name,
+    rebuild_lock,
+    write_extras,
+)
 from bot.core.index import ARRAYS, ExtraArray, Index, load_index
 from bot.core.manifest import (
     FILES,
@@ -48,6 +53,7 @@ from bot.core.manifest import (
     stamp,
 )
 from bot.core.passages import split_source
+from bot.core.segments import segment_of
 from bot.core.source_files import Problem, SourcesError, scan_sources, source_base, source_files
 from bot.core.sources import BLOCK_KINDS, read_file
 from bot.core.streams import STREAM_ARRAYS, Streams, StreamWriter
@@ -69,6 +75,7 @@ class BuildReport:
     seconds: float
     problems: list[Problem] = field(default_factory=list)
     reread: int | None = None  # source files read again by an incremental update (None: full)
+    delta: int | None = None  # passages kept in a delta over the last full build (None: merged)
 
     @property
     def skipped(self) -> int:
@@ -115,7 +122,13 @@ def ensure_index(
             if reason:
                 notify(f"Rebuilding the index: {reason}.")
                 previous = _previous(index_dir, params)
-                report = _build(sources_dir, index_dir, params, previous, None, None, extras)
+                report = None
+                if previous is not None and not extras:
+                    from bot.core.update import apply_delta
+
+                    report = apply_delta(sources_dir, index_dir, params, previous)
+                if report is None:
+                    report = _build(sources_dir, index_dir, params, previous, None, None, extras)
                 for problem in report.problems:
                     notify(str(problem))
                 notify(describe_build(report))
@@ -162,6 +175,8 @@ def describe_build(report: BuildReport) -> str:
     n = report.skipped
     skipped = f"; {n} document{'s' if n != 1 else ''} skipped (see above)" if n else ""
     how = "" if report.reread is None else f", {report.reread} file(s) read again"
+    if report.delta is not None:
+        how += f", {report.delta} passage(s) in a delta over the last full build"
     return (
         f"Indexed {report.sources} sources: {report.passages} passages, "
         f"{report.vocabulary} terms in {report.seconds:.2f} s{how}{skipped}."
@@ -330,11 +345,9 @@ def _build(
     if previous is not None:
         _, removed, changed = changed_files(sources_dir, old_files)
         reusable = set(old_files) - set(removed) - set(changed)
-    old_terms = list(previous.vocabulary) if previous is not None and reusable else []
+    old_terms: dict[int, list[str]] = {}  # each segment's vocabulary, listed once
     big = sum(p.stat().st_size for p in paths) > PARALLEL_BYTES and _can_fork()
-    generation = (
-        f"build-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
-    )
+    generation = generation_name()
     tmp = index_dir / f".tmp-{generation}"
     tmp.mkdir(parents=True)
     try:
@@ -403,7 +416,7 @@ def _add_files(
     old_files: dict[str, dict[str, Any]],
     reusable: set[str],
     previous: Index | None,
-    old_terms: list[str],
+    old_terms: dict[int, list[str]],
     on_problem: Callable[[Problem], None] | None,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[dict[str, dict[str, Any]], list[Problem], int]:
@@ -431,7 +444,9 @@ def _add_files(
             and not known["skipped"]
             and seen.isdisjoint(known["ids"])
         ):
-            writer.reuse(previous, known["sources"][0], known["sources"][1], old_terms)
+            segment = segment_of(previous, known)
+            terms = old_terms.setdefault(id(segment), list(segment.vocabulary))
+            writer.reuse(segment, known["sources"][0], known["sources"][1], terms)
             seen.update(known["ids"])
             files[rel] = {
                 **stamp(path, known),

@@ -9,9 +9,11 @@ Extra arrays (another stage's, per passage) are written into the folder before i
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -62,6 +64,11 @@ def rebuild_lock(index_dir: Path, notify: Callable[[str], None]) -> Iterator[Non
         os.close(fd)
 
 
+def generation_name() -> str:
+    """A fresh generation folder name: the time it was built and a random suffix."""
+    return f"build-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
 def finish_generation(
     index_dir: Path,
     tmp: Path,
@@ -71,7 +78,8 @@ def finish_generation(
 ) -> None:
     """Save the arrays, digest every file, rename the folder into place, swap the manifest."""
     for name, array in arrays.items():
-        np.save(tmp / f"{name}.npy", np.ascontiguousarray(array, dtype=ARRAYS[name][0]))
+        dtype = ARRAYS[name][0] if name in ARRAYS else array.dtype
+        np.save(tmp / f"{name}.npy", np.ascontiguousarray(array, dtype=dtype))
     names = sorted(p.name for p in tmp.iterdir())
     manifest["generation"] = generation
     manifest["sizes"] = {n: (tmp / n).stat().st_size for n in names}
@@ -87,8 +95,9 @@ def finish_generation(
         os.fsync(handle.fileno())
     os.replace(staged, index_dir / MANIFEST)
     _fsync(index_dir)
+    keep = {generation, manifest.get("base", {}).get("generation")}  # a delta keeps its base
     for old in index_dir.iterdir():
-        if old.is_dir() and old.name != generation and old.name.startswith(("build-", ".tmp-")):
+        if old.is_dir() and old.name not in keep and old.name.startswith(("build-", ".tmp-")):
             shutil.rmtree(old, ignore_errors=True)
 
 

@@ -15,13 +15,14 @@ import io
 import json
 import mmap
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, overload
 
 import numpy as np
 
+from bot.core import bm25
 from bot.core.bm25 import BM25Params, Forward, Postings
 from bot.core.lru import LruMap
 from bot.core.manifest import (
@@ -46,6 +47,7 @@ ARRAYS: dict[str, tuple[str, str]] = {
     "indptr": ("<i8", "V+1"),
     "docs": ("<i4", "indptr"),
     "weights": ("<f4", "indptr"),
+    "tf": ("<i4", "indptr"),
     "zero": ("<f8", "V"),
     "idf": ("<f8", "V"),
     "doc_len": ("<i4", "N"),
@@ -129,6 +131,9 @@ class Index:
     forward_counts: Forward
     streams: Streams  # each passage's terms in reading order, with spans and sentences
     extras: dict[str, mmap.mmap | bytes] = field(default_factory=dict)
+    _multipliers: dict[tuple[tuple[str, float], ...], np.ndarray | None] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def params(self) -> BM25Params:
@@ -168,6 +173,31 @@ class Index:
         if np.all(factors[present] == 1.0):
             return None
         return factors[np.asarray(self.passage_kind)]
+
+    def search(
+        self, term_ids: Sequence[int], counts: Sequence[float], k: int, kinds: Mapping[str, float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best passages matching a weighted query, scores multiplied by kind weight."""
+        return bm25.search(self.postings, term_ids, counts, k, self.multiplier(kinds), fill=False)
+
+    def multiplier(self, kinds: Mapping[str, float]) -> np.ndarray | None:
+        """:meth:`kind_multiplier`, kept per kind weighting."""
+        key = tuple(sorted(kinds.items()))
+        if key not in self._multipliers:
+            self._multipliers[key] = self.kind_multiplier(dict(kinds))
+        return self._multipliers[key]
+
+    def document_frequency(self, term_ids: np.ndarray) -> np.ndarray:
+        """How many passages contain each term."""
+        indptr = self.postings.indptr
+        return np.asarray(indptr[term_ids + 1] - indptr[term_ids])
+
+    def streams_of(self, passage_ids: np.ndarray) -> tuple[Streams, np.ndarray]:
+        """The token streams of some passages, and the term id of each of their tokens."""
+        streams = self.streams.take(passage_ids)
+        fwd = self.forward_counts
+        rows = np.repeat(fwd.indptr[passage_ids], np.diff(streams.token_indptr))
+        return streams, np.asarray(fwd.terms[rows + streams.ranks])
 
     def forward(self, passage_ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, ...]:
         """Term counts of some passages without re-tokenizing them: ``(indptr, terms, counts)``.
@@ -226,6 +256,7 @@ def _arrays_of(index: Index) -> dict[str, np.ndarray]:
         "indptr": p.indptr,
         "docs": p.docs,
         "weights": p.weights,
+        "tf": p.tf if p.tf is not None else np.zeros(0, np.int32),
         "zero": p.zero,
         "idf": index.idf,
         "doc_len": index.doc_len,
@@ -262,11 +293,22 @@ def load_index(index_dir: Path, *, deep: bool | None = None) -> Index:
 
 
 def _load(index_dir: Path, manifest: dict[str, Any], deep: bool | None) -> Index:
+    if "base" in manifest:  # a full build and a delta over it (bot.core.segments)
+        from bot.core.segments import load_segments
+
+        return load_segments(index_dir, manifest, deep)
+    return load_segment(index_dir, manifest, deep, (EXTRA,))
+
+
+def load_segment(
+    index_dir: Path, manifest: dict[str, Any], deep: bool | None, prefixes: tuple[str, ...]
+) -> Index:
+    """One generation folder as an :class:`Index`; files named with ``prefixes`` kept as extras."""
     gen_name = manifest["generation"]
     gen = member_path(index_dir, gen_name)
     sizes: dict[str, int] = manifest["sizes"]
     expected = {f"{a}.npy" for a in ARRAYS} | set(BLOBS) | {"files.json"}
-    extras = {n for n in sizes if n.startswith(EXTRA) and n.endswith(".npy")}
+    extras = {n for n in sizes if n.startswith(prefixes) and n.endswith(".npy")}
     if set(sizes) - extras != expected:
         raise corrupt(index_dir / "manifest.json", "it does not list the index's files")
     expected |= extras
@@ -285,7 +327,9 @@ def _load(index_dir: Path, manifest: dict[str, Any], deep: bool | None) -> Index
     if deep:
         _check_ids(gen, manifest, arrays)
     n_docs = len(arrays["passage_source"])
-    postings = Postings(arrays["indptr"], arrays["docs"], arrays["weights"], arrays["zero"], n_docs)
+    postings = Postings(
+        arrays["indptr"], arrays["docs"], arrays["weights"], arrays["zero"], n_docs, arrays["tf"]
+    )
     return Index(
         directory=index_dir,
         manifest=manifest,
@@ -435,6 +479,7 @@ def _check_ids(gen: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray
         "stream_starts": lambda a: np.all((a >= 0) & (a < arrays["stream_ends"])),
         "sentence_starts": lambda a: np.all((a >= 0) & (a <= arrays["sentence_ends"])),
         "sentence_first": lambda a: np.all((a >= 0) & (a <= sentence_tokens)),
+        "tf": lambda a: np.all(a > 0),
         "weights": lambda a: np.all(np.isfinite(a)),
         "idf": lambda a: np.all(np.isfinite(a)),
         "zero": lambda a: np.all(np.isfinite(a)),

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.bm25 import VARIANTS, BM25Params
+from bot.core.lru import LruMap
 from bot.core.source_files import file_sha256, source_base, source_files
 from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.errors import CorpusError
 
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6
 MANIFEST = "manifest.json"
 FILES = "files.json"  # per source file: size, mtime, SHA-256 and the sources it holds
 FIX = "run `python -m bot rebuild` to rebuild the index"
@@ -106,6 +107,34 @@ def _schema_problem(manifest: Any) -> str | None:
         return "'sizes' are not byte counts"
     if not all(isinstance(v, str) and _HEX.fullmatch(v) for v in manifest["digests"].values()):
         return "'digests' are not hex digests"
+    if "base" in manifest or "delta" in manifest:
+        return _segments_problem(manifest)
+    return None
+
+
+def _segments_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with a delta generation's description of its base and itself, or None."""
+    base, delta = manifest.get("base"), manifest.get("delta")
+    if not isinstance(base, dict) or not isinstance(delta, dict):
+        return "'base' and 'delta' do not describe a base and a delta"
+    if not isinstance(base.get("generation"), str) or not _GENERATION.fullmatch(base["generation"]):
+        return "'base' does not name a build folder"
+    for part in (base, delta):
+        counts = part.get("counts")
+        if not isinstance(counts, dict) or not all(
+            _count(counts.get(k)) for k in ("sources", "passages", "vocabulary")
+        ):
+            return "'base' or 'delta' counts are not counts of sources, passages and terms"
+    sizes, digests = base.get("sizes"), base.get("digests")
+    if not isinstance(sizes, dict) or not isinstance(digests, dict) or set(sizes) != set(digests):
+        return "'base' sizes and digests do not name the same files"
+    if not all(_plain_name(n) and _count(v) for n, v in sizes.items()) or not all(
+        isinstance(v, str) and _HEX.fullmatch(v) for v in digests.values()
+    ):
+        return "'base' sizes and digests are not byte counts and hex digests"
+    dropped = delta.get("dropped")
+    if not isinstance(dropped, list) or not all(isinstance(d, str) for d in dropped):
+        return "'delta' dropped is not a list of source files"
     return None
 
 
@@ -179,8 +208,35 @@ def file_digest(path: Path) -> str:
 
 
 def read_files(index_dir: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The source files the current generation was built from (rel path → stamp)."""
-    gen = manifest["generation"]
+    """The source files the current generation was built from (rel path → stamp).
+
+    For a delta generation: the base's files still in use, and the delta's, marked
+    ``"segment": "delta"`` (their ``sources`` count within the delta).
+    """
+    if "base" not in manifest:
+        return _read_files(index_dir, manifest["generation"])
+    files = _read_files(index_dir, manifest["base"]["generation"])
+    for rel in manifest["delta"]["dropped"]:
+        files.pop(rel, None)
+    delta = _read_files(index_dir, manifest["generation"])
+    return files | {rel: {**entry, "segment": "delta"} for rel, entry in delta.items()}
+
+
+def _read_files(index_dir: Path, gen: str) -> dict[str, dict[str, Any]]:
+    """One generation's table of source files; a generation never changes, so it is parsed once
+    (an archive's table lists every source id: a million of them take 0.2 s to decode)."""
+    key = (str(index_dir), gen)
+    table = _FILE_TABLES.get(key)
+    if table is None:
+        table = _parse_files(index_dir, gen)
+        _FILE_TABLES[key] = table
+    return dict(table)
+
+
+_FILE_TABLES: LruMap[tuple[str, str], dict[str, dict[str, Any]]] = LruMap(4)
+
+
+def _parse_files(index_dir: Path, gen: str) -> dict[str, dict[str, Any]]:
     path = index_dir / gen / FILES
     try:
         files = json.loads(read_member(index_dir, gen, FILES))

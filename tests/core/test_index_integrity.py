@@ -24,7 +24,7 @@ from tests.helpers import ROOT, run_cli, write_corpus
 PARAMS = BM25Params()
 FILES = sorted(
     [
-        *(f"{a}.npy" for a in ("indptr", "docs", "weights", "zero", "idf", "doc_len")),
+        *(f"{a}.npy" for a in ("indptr", "docs", "weights", "tf", "zero", "idf", "doc_len")),
         *(f"{a}.npy" for a in ("passage_source", "passage_start", "passage_end", "passage_kind")),
         *(f"{a}.npy" for a in ("text_offsets", "source_offsets", "vocab_offsets", "vocab_table")),
         *(f"forward_{a}.npy" for a in ("indptr", "terms", "counts")),
