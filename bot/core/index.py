@@ -15,7 +15,7 @@ import io
 import json
 import mmap
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, overload
@@ -70,7 +70,8 @@ ARRAYS: dict[str, tuple[str, str]] = {
 BLOBS = ("texts.bin", "sources.jsonl", "terms.bin")
 SOURCE_CACHE = 100_000  # decoded source metadata kept, most recently shown first
 DEEP_CHECK_BYTES = 1 << 20  # indexes up to this size are digest-checked at every load
-SAMPLE = 1 << 18  # longer arrays are range-checked on a strided sample at load
+SAMPLE = 1 << 13  # longer arrays are range-checked on a sample of this many entries at load
+SAMPLE_WINDOWS = 8  # … taken as this many evenly spaced runs (a few pages each, even cold)
 EXTRA = "extra-"  # optional per-passage arrays another stage adds to a build (``ExtraArray``)
 
 
@@ -326,6 +327,7 @@ def load_segment(
     _check_structure(gen, manifest, arrays, {name: len(maps[name]) for name in BLOBS}, deep)
     if deep:
         _check_ids(gen, manifest, arrays)
+    _advise(maps.values(), mmap.MADV_NORMAL)  # queries read posting lists ahead again
     n_docs = len(arrays["passage_source"])
     postings = Postings(
         arrays["indptr"], arrays["docs"], arrays["weights"], arrays["zero"], n_docs, arrays["tf"]
@@ -369,14 +371,25 @@ def _map(index_dir: Path, gen: str, name: str, size: int) -> mmap.mmap | bytes:
         actual = os.fstat(fd).st_size
         if actual != size:
             raise corrupt(index_dir / gen / name, f"{actual} bytes, manifest says {size}")
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if actual else b""
+        if not actual:
+            return b""
+        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        _advise([mapped], mmap.MADV_RANDOM)  # the load's checks read a few pages, not megabytes
+        return mapped
     finally:
         os.close(fd)
 
 
+def _advise(maps: Iterable[mmap.mmap | bytes], advice: int) -> None:
+    """Tell the kernel how the maps will be read (a cold page fault otherwise reads ahead)."""
+    for mapped in maps:
+        if isinstance(mapped, mmap.mmap):
+            mapped.madvise(advice)
+
+
 def _array(path: Path, data: mmap.mmap | bytes, dtype: str) -> np.ndarray:
     """The 1-D array a ``.npy`` file holds, viewed in place; anything else is refused."""
-    header = io.BytesIO(data[:65536])
+    header = io.BytesIO(data[: _header_end(data)])
     try:
         version = np.lib.format.read_magic(header)
         read_header = _HEADER_READERS.get(version)
@@ -395,6 +408,15 @@ def _array(path: Path, data: mmap.mmap | bytes, dtype: str) -> np.ndarray:
     return np.frombuffer(data, dtype=found, count=shape[0], offset=offset)
 
 
+def _header_end(data: mmap.mmap | bytes) -> int:
+    """Where a ``.npy`` header ends (read just that: a cold page costs a disk read)."""
+    major = data[6] if len(data) > 6 else 0
+    width = 2 if major == 1 else 4
+    start = 8 + width
+    end = start + int.from_bytes(data[8:start], "little") if len(data) >= start else len(data)
+    return min(end, 1 << 16)
+
+
 _HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
@@ -410,8 +432,16 @@ def _expected_length(length: str, counts: dict[str, int], arrays: dict[str, np.n
 
 
 def _sample(array: np.ndarray) -> np.ndarray:
-    """The array, or an evenly strided sample of it when it is longer than ``SAMPLE``."""
-    return array if len(array) <= SAMPLE else array[:: len(array) // SAMPLE]
+    """The array, or ``SAMPLE`` entries of it in evenly spaced runs, first and last included.
+
+    Contiguous runs rather than a stride: a cold load then reads a few dozen pages per array
+    instead of every page of it.
+    """
+    if len(array) <= SAMPLE:
+        return array
+    run = max(1, SAMPLE // SAMPLE_WINDOWS)
+    starts = np.linspace(0, len(array) - run, SAMPLE_WINDOWS).astype(np.int64)
+    return np.concatenate([array[s : s + run] for s in starts])
 
 
 def _check_structure(
@@ -424,7 +454,7 @@ def _check_structure(
     """Shapes against the manifest's counts, offsets ascending to their data's end, ids in range.
 
     Sequential passes over the per-passage and per-term arrays; past ``SAMPLE`` entries (unless
-    ``full``) over an evenly strided sample, so a load stays within milliseconds at any size
+    ``full``) over evenly spaced runs of them, so a load stays within milliseconds at any size
     (ends and shapes are always exact; ``python -m bot check`` reads everything).
     """
     counts = manifest["counts"]
@@ -432,7 +462,6 @@ def _check_structure(
         want = None if length == "*" else _expected_length(length, counts, full_arrays)
         if want is not None and len(full_arrays[name]) != want:
             raise corrupt(gen / f"{name}.npy", f"{len(full_arrays[name])} entries, expected {want}")
-    arrays = full_arrays if full else {k: _sample(a) for k, a in full_arrays.items()}
     ends = {
         "indptr": None,
         "forward_indptr": None,
@@ -442,11 +471,6 @@ def _check_structure(
         "source_offsets": blobs["sources.jsonl"],
         "vocab_offsets": blobs["terms.bin"],
     }
-    for name, end in ends.items():
-        offsets, last = arrays[name], full_arrays[name][-1]
-        ascending = offsets[0] == 0 and not np.any(offsets[1:] < offsets[:-1])
-        if not ascending or offsets[-1] > last or (end is not None and last != end):
-            raise corrupt(gen / f"{name}.npy", "its offsets are not ascending within their data")
     n_sources, n_terms = counts["sources"], counts["vocabulary"]
     table = full_arrays["vocab_table"]
     checks: dict[str, Callable[[np.ndarray], Any]] = {
@@ -460,6 +484,13 @@ def _check_structure(
             and np.all((a >= -1) & (a < n_terms))
         ),
     }
+    read = {*ends, *checks, "passage_end"}  # only these are sampled: a cold load reads little
+    arrays = full_arrays if full else {k: _sample(full_arrays[k]) for k in read}
+    for name, end in ends.items():
+        offsets, last = arrays[name], full_arrays[name][-1]
+        ascending = offsets[0] == 0 and not np.any(offsets[1:] < offsets[:-1])
+        if not ascending or offsets[-1] > last or (end is not None and last != end):
+            raise corrupt(gen / f"{name}.npy", "its offsets are not ascending within their data")
     for name, ok in checks.items():
         if not ok(arrays[name]):
             raise corrupt(gen / f"{name}.npy", "it holds values out of range")

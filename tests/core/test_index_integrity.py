@@ -321,3 +321,16 @@ def test_long_arrays_are_checked_on_a_sample_with_exact_ends(
     np.save(path, array)
     with pytest.raises(IndexCorrupt, match=r"text_offsets\.npy"):
         load_index(corpus[1], deep=False)
+
+
+def test_load_samples_evenly_spaced_runs_with_both_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long array's load sample is SAMPLE entries in runs, its first and last entry included."""
+    from bot.core import index as index_module
+
+    monkeypatch.setattr(index_module, "SAMPLE", 64)
+    monkeypatch.setattr(index_module, "SAMPLE_WINDOWS", 4)
+    array = np.arange(10_000)
+    sample = index_module._sample(array)
+    assert len(sample) == 64 and sample[0] == 0 and sample[-1] == 9_999
+    assert np.all(np.diff(sample) > 0) and len(np.unique(np.diff(sample))) == 2  # 4 runs of 16
+    assert np.array_equal(index_module._sample(array[:50]), array[:50])  # short: all of it
