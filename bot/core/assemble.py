@@ -1,16 +1,16 @@
 """From tokenized passages to the index's matrices, in bounded memory.
 
-Passages arrive in chunks (a few thousand at a time, tokenized in-process or by worker
-processes, or reused as-is from the previous index by an incremental update) as compact
+Passages arrive in chunks (a piece of the sources tokenized in-process or by a worker process,
+or reused as-is from the previous index by an incremental update) as compact
 passage-major term counts. :meth:`Assembler.finish` sorts the vocabulary, places every posting
-with one counting pass per chunk (no global sort, no million small arrays) and computes the BM25
-weights slice by slice, so peak memory stays a few hundred bytes per passage.
+with one counting pass per chunk (no global sort, no million small arrays) that also computes
+their BM25 weights (:func:`weigh` re-weighs stored postings), so peak memory stays a few hundred
+bytes per passage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ from bot.core.bm25 import BM25Params, idf, weights, zero_weights
 from bot.core.streams import Streams, read_streams
 from bot.core.vocabulary import sorted_ids
 
-_WEIGH_STEP = 1 << 20  # postings weighed per slice (bounds the float64 temporaries)
+_WEIGH_STEP = 1 << 20  # postings re-weighed per slice (bounds the float64 temporaries)
 
 
 @dataclass
@@ -82,28 +82,15 @@ class Matrices:
 
 
 class Assembler:
-    """Collects chunks in passage order (some still being tokenized) and builds the matrices."""
+    """Collects chunks in passage order and builds the matrices."""
 
     def __init__(self) -> None:
         self._vocab: dict[str, int] = {}
-        self._parts: list[
-            tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | Future[Chunk]
-        ] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._mapped: dict[int, np.ndarray] = {}  # id(terms) → global ids, for shared vocabularies
 
-    def add(self, chunk: Chunk | Future[Chunk]) -> None:
-        """Append the next passages (a pending future is resolved, in order, when needed)."""
-        self._parts.append(self._convert(chunk) if isinstance(chunk, Chunk) else chunk)
-
-    def settle(self, keep_pending: int) -> None:
-        """Resolve the oldest pending chunks until at most ``keep_pending`` are in flight."""
-        pending = [i for i, p in enumerate(self._parts) if isinstance(p, Future)]
-        for i in pending[: max(0, len(pending) - keep_pending)]:
-            part = self._parts[i]
-            assert isinstance(part, Future)
-            self._parts[i] = self._convert(part.result())
-
-    def _convert(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def add(self, chunk: Chunk) -> None:
+        """Append the next passages."""
         mapping = self._mapped.get(id(chunk.terms))
         if mapping is None:
             vocab = self._vocab
@@ -112,13 +99,11 @@ class Assembler:
             )
             if len(chunk.terms) > 100_000:  # a whole previous vocabulary: mapped once, reused
                 self._mapped[id(chunk.terms)] = mapping
-        return mapping[chunk.ids], chunk.counts, chunk.entries, chunk.doc_len
+        self._parts.append((mapping[chunk.ids], chunk.counts, chunk.entries, chunk.doc_len))
 
     def finish(self, params: BM25Params) -> Matrices:
         """Sorted vocabulary (only terms in use), postings with BM25 weights, forward counts."""
-        self.settle(0)
-        parts = [p for p in self._parts if not isinstance(p, Future)]
-        self._parts = []
+        parts, self._parts = self._parts, []
         n_terms = len(self._vocab)
         df = np.zeros(n_terms, dtype=np.int64)
         for gids, _, _, _ in parts:
@@ -134,7 +119,10 @@ class Assembler:
         np.cumsum(df_sorted, out=indptr[1:])
         doc_len = np.concatenate([p[3] for p in parts] or [np.zeros(0, np.int32)])
         n_docs, total = len(doc_len), int(indptr[-1])
-        docs, tf = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+        term_idf = idf(params, df_sorted, n_docs)
+        avgdl = average_length(doc_len)
+        docs, weight = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.float32)
+        tf = np.empty(total, dtype=np.int32)
         fwd_terms, fwd_counts = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
         fwd_indptr = np.zeros(n_docs + 1, dtype=np.int64)
         cursor = indptr[:-1].copy()
@@ -143,29 +131,30 @@ class Assembler:
             gids, counts, entries, lengths = parts.pop(0)
             n, size = len(lengths), len(gids)
             owners = np.repeat(np.arange(n, dtype=np.int64), entries)
-            term = new_of_old[gids]
+            term = new_of_old[gids].astype(np.int64)
             ascending = (term[1:] > term[:-1]) | (owners[1:] != owners[:-1])
             if not np.all(ascending):  # within a passage, terms ascending (reused rows already are)
-                order = np.lexsort((term, owners))
+                order = np.argsort(owners * max(len(terms), 1) + term)  # keys unique: no ties
                 term, counts = term[order], counts[order]
             fwd_terms[first_entry : first_entry + size] = term
             fwd_counts[first_entry : first_entry + size] = counts
             fwd_indptr[first_doc + 1 : first_doc + n + 1] = first_entry + np.cumsum(entries)
-            by_term = np.argsort(term, kind="stable")  # passages stay ascending per term
-            grouped = term[by_term]
-            uniq, start, sizes = np.unique(grouped, return_index=True, return_counts=True)
-            place = cursor[grouped] + np.arange(size) - np.repeat(start, sizes)
-            docs[place] = first_doc + owners[by_term]
-            tf[place] = counts[by_term]
-            cursor[uniq] += sizes
+            if size:
+                by_term = np.argsort(term * max(n, 1) + owners)  # passages ascending per term
+                grouped, owner = term[by_term], owners[by_term]
+                start = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
+                sizes = np.diff(np.append(start, size))
+                place = cursor[grouped] + np.arange(size) - np.repeat(start, sizes)
+                docs[place] = first_doc + owner
+                tf[place] = counts[by_term]
+                weight[place] = weights(params, tf[place], lengths[owner], avgdl, term_idf[grouped])
+                cursor[grouped[start]] += sizes
             first_doc, first_entry = first_doc + n, first_entry + size
-        term_idf = idf(params, df_sorted, n_docs)
-        avgdl = average_length(doc_len)
         return Matrices(
             terms,
             indptr,
             docs,
-            weigh(params, indptr, docs, tf, doc_len, avgdl, term_idf),
+            weight,
             tf,
             zero_weights(params, term_idf),
             term_idf,

@@ -11,25 +11,22 @@ rebuilds single-flight: a second one waits, then finds the index fresh.
 
 from __future__ import annotations
 
-import array
 import datetime as dt
 import errno
 import functools
 import itertools
 import json
-import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from bot.core.assemble import Assembler, Chunk, tokenize_chunk
 from bot.core.bm25 import BM25Params
 from bot.core.generation import (
     current_index,
@@ -52,16 +49,22 @@ from bot.core.manifest import (
     settings_problem,
     stamp,
 )
-from bot.core.passages import split_source
+from bot.core.reading import (
+    PARALLEL_BYTES,
+    can_fork,
+    pieces,
+    read_ahead,
+    read_piece,
+    tasks_of,
+    worker_pool,
+)
 from bot.core.segments import segment_of
 from bot.core.source_files import Problem, SourcesError, scan_sources, source_base, source_files
-from bot.core.sources import BLOCK_KINDS, read_file
-from bot.core.streams import STREAM_ARRAYS, Streams, StreamWriter
+from bot.core.streams import STREAM_ARRAYS
 from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.core.vocabulary import encode_vocabulary
+from bot.core.writer import GenerationWriter
 
-CHUNK_PASSAGES = 4000  # passages tokenized per task
-PARALLEL_BYTES = 16 << 20  # corpora larger than this are tokenized by worker processes
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
@@ -183,145 +186,6 @@ def describe_build(report: BuildReport) -> str:
     )
 
 
-class _Writer:
-    """Streams one generation's passages, texts and source metadata into a temporary folder."""
-
-    def __init__(self, tmp: Path, executor: Executor | None) -> None:
-        self.texts: IO[bytes] = (tmp / "texts.bin").open("wb")
-        self.metas: IO[bytes] = (tmp / "sources.jsonl").open("wb")
-        self.assembler = Assembler()
-        self.streams = StreamWriter(tmp)
-        self.queued: list[Streams | Future[Chunk]] = []  # streams not yet written, in order
-        self.executor = executor
-        self.pending: list[str] = []
-        self.table: dict[str, array.array[int]] = {  # compact columns, not small arrays
-            k: array.array("q") for k in ("source", "start", "end", "kind", "text_len", "meta_len")
-        }
-        self.sources = 0
-
-    def add_source(self, source: Any) -> None:
-        """Split a freshly read source and queue its passages for tokenization."""
-        passages = split_source(source, self.sources)
-        texts = [source.text[p.start : p.end] for p in passages]
-        encoded = [t.encode("utf-8") for t in texts]
-        self.texts.write(b"".join(encoded))
-        columns = (
-            [self.sources] * len(passages),
-            [p.start for p in passages],
-            [p.end for p in passages],
-            [BLOCK_KINDS.index(p.kind) for p in passages],
-            list(map(len, encoded)),
-        )
-        for key, values in zip(
-            ("source", "start", "end", "kind", "text_len"), columns, strict=True
-        ):
-            self.table[key].extend(values)
-        meta = {k: v for k, v in source.meta.to_dict().items() if v is not None}
-        self._meta(json.dumps(meta, ensure_ascii=False).encode() + b"\n")
-        self.pending.extend(texts)
-        if len(self.pending) >= CHUNK_PASSAGES:
-            self.flush()
-
-    def _meta(self, line: bytes) -> None:
-        self.metas.write(line)
-        self.table["meta_len"].append(len(line))
-        self.sources += 1
-
-    def reuse(self, old: Index, first: int, count: int, old_terms: list[str]) -> None:
-        """Copy sources ``first…first+count`` of the previous index, passages and all."""
-        self.flush()
-        lo, hi = np.searchsorted(old.passage_source, [first, first + count])
-        text_lo, text_hi = int(old.text_offsets[lo]), int(old.text_offsets[hi])
-        self.texts.write(old.texts[text_lo:text_hi])
-        shift = self.sources - first
-        self.table["source"].frombytes(
-            (old.passage_source[lo:hi].astype(np.int64) + shift).astype(np.int64).tobytes()
-        )
-        self.table["start"].frombytes(
-            (old.passage_start[lo:hi].astype(np.int64)).astype(np.int64).tobytes()
-        )
-        self.table["end"].frombytes(
-            (old.passage_end[lo:hi].astype(np.int64)).astype(np.int64).tobytes()
-        )
-        self.table["kind"].frombytes(
-            (old.passage_kind[lo:hi].astype(np.int64)).astype(np.int64).tobytes()
-        )
-        self.table["text_len"].frombytes(
-            (np.diff(old.text_offsets[lo : hi + 1])).astype(np.int64).tobytes()
-        )
-        offsets = old.sources._offsets[first : first + count + 1]
-        self.metas.write(old.sources._blob[int(offsets[0]) : int(offsets[-1])])
-        self.table["meta_len"].frombytes(np.diff(offsets).astype(np.int64).tobytes())
-        self.sources += count
-        self._queue(old.streams.slice(int(lo), int(hi)))
-        fwd = old.forward_counts
-        e_lo, e_hi = int(fwd.indptr[lo]), int(fwd.indptr[hi])
-        self.assembler.add(
-            Chunk(
-                old_terms,
-                np.asarray(fwd.terms[e_lo:e_hi]),
-                np.asarray(fwd.counts[e_lo:e_hi]),
-                np.diff(fwd.indptr[lo : hi + 1]),
-                np.asarray(old.doc_len[lo:hi]),
-            )
-        )
-
-    def flush(self) -> None:
-        """Send the queued passages to be tokenized (to a worker when there is a pool)."""
-        if not self.pending:
-            return
-        texts, self.pending = self.pending, []
-        if self.executor is None:
-            chunk = tokenize_chunk(texts)
-            self.assembler.add(chunk)
-            self._queue(chunk)
-        else:
-            future = self.executor.submit(tokenize_chunk, texts)
-            self.assembler.add(future)
-            self.assembler.settle(keep_pending=4)
-            self._queue(future)
-
-    def _queue(self, part: Streams | Chunk | Future[Chunk]) -> None:
-        """Queue a part's streams (in passage order) and write out those ready."""
-        if isinstance(part, Chunk):
-            assert part.streams is not None
-            part = part.streams
-        self.queued.append(part)
-        self._drain()
-
-    def _drain(self, wait: bool = False) -> None:
-        """Write the queued streams from the head until one is still being tokenized (or all,
-        waiting, when ``wait``)."""
-        while self.queued:
-            head = self.queued[0]
-            if isinstance(head, Future) and not (wait or head.done()):
-                return
-            streams = head.result().streams if isinstance(head, Future) else head
-            assert streams is not None
-            self.streams.add(streams)
-            self.queued.pop(0)
-
-    def close(self) -> dict[str, np.ndarray]:
-        """Finish the files; the passage table as arrays."""
-        self.flush()
-        self._drain(wait=True)
-        self.streams.close()
-        self.texts.close()
-        self.metas.close()
-        cat = {
-            k: np.frombuffer(v, dtype=np.int64) if v else np.zeros(0, np.int64)
-            for k, v in self.table.items()
-        }
-        return {
-            "passage_source": cat["source"].astype(np.int32),
-            "passage_start": cat["start"],
-            "passage_end": cat["end"],
-            "passage_kind": cat["kind"].astype(np.uint8),
-            "text_offsets": np.concatenate([[0], np.cumsum(cat["text_len"])]).astype(np.int64),
-            "source_offsets": np.concatenate([[0], np.cumsum(cat["meta_len"])]).astype(np.int64),
-        }
-
-
 def _build(
     sources_dir: Path,
     index_dir: Path,
@@ -341,31 +205,23 @@ def _build(
     if not paths:
         raise SourcesError(f"no articles in {sources_dir} (add .md, .txt, .html or .jsonl files)")
     old_files = read_files(index_dir, previous.manifest) if previous is not None else {}
-    reusable: set[str] = set()
+    unchanged: set[str] = set()
     if previous is not None:
         _, removed, changed = changed_files(sources_dir, old_files)
-        reusable = set(old_files) - set(removed) - set(changed)
-    old_terms: dict[int, list[str]] = {}  # each segment's vocabulary, listed once
-    big = sum(p.stat().st_size for p in paths) > PARALLEL_BYTES and _can_fork()
+        unchanged = set(old_files) - set(removed) - set(changed)
+    reuse = _Previous(previous, old_files, unchanged, {})
+    big = sum(p.stat().st_size for p in paths) > PARALLEL_BYTES and can_fork()
     generation = generation_name()
     tmp = index_dir / f".tmp-{generation}"
     tmp.mkdir(parents=True)
     try:
-        with _pool() if big else nullcontext() as executor:
-            writer = _Writer(tmp, executor)
+        with worker_pool() if big else nullcontext() as executor:
+            writer = GenerationWriter(tmp)
             files, problems, reread = _add_files(
-                writer,
-                paths,
-                base,
-                old_files,
-                reusable,
-                previous,
-                old_terms,
-                on_problem,
-                progress,
+                writer, executor, paths, base, reuse, on_problem, progress
             )
-            arrays = writer.close()
-            matrices = writer.assembler.finish(params)
+        arrays = writer.close()
+        matrices = writer.assembler.finish(params)
         if not writer.sources:
             raise SourcesError(f"no usable articles in {sources_dir}: every document was skipped")
         blob, vocab_offsets, table = encode_vocabulary(matrices.terms)
@@ -409,18 +265,41 @@ def _build(
     )
 
 
+@dataclass(frozen=True)
+class _Previous:
+    """What an update may copy from the current index: its files' stamps, the unchanged ones."""
+
+    index: Index | None
+    files: dict[str, dict[str, Any]]
+    unchanged: set[str]
+    terms: dict[int, list[str]]  # each segment's vocabulary, listed once
+
+    def fits(self, rel: str) -> bool:
+        """Whether ``rel`` can be copied (unchanged, nothing skipped in it)."""
+        known = self.files.get(rel)
+        return (
+            self.index is not None
+            and known is not None
+            and rel in self.unchanged
+            and not (known["skipped"])
+        )
+
+
 def _add_files(
-    writer: _Writer,
+    writer: GenerationWriter,
+    executor: Executor | None,
     paths: list[Path],
     base: Path,
-    old_files: dict[str, dict[str, Any]],
-    reusable: set[str],
-    previous: Index | None,
-    old_terms: dict[int, list[str]],
+    previous: _Previous,
     on_problem: Callable[[Problem], None] | None,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[dict[str, dict[str, Any]], list[Problem], int]:
-    """Every source file in corpus order, reused from ``previous`` or read; their stamps."""
+    """Every source file in corpus order, reused from ``previous`` or read; their stamps.
+
+    Files to read are cut into pieces up front and, with an ``executor``, read ahead by its
+    workers; a piece holding an id already seen is read again here, so duplicates are found in
+    corpus order whoever read the piece.
+    """
     files: dict[str, dict[str, Any]] = {}
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -432,76 +311,51 @@ def _add_files(
         if progress is not None:
             progress(min(start + read, total), total)
 
-    for path, start in zip(paths, itertools.accumulate(sizes, initial=0), strict=False):
+    rels = [path.relative_to(base).as_posix() for path in paths]
+    planned = {rel: pieces(p) for rel, p in zip(rels, paths, strict=True) if not previous.fits(rel)}
+    ahead, stamps = None, {}
+    if executor is not None:
+        ahead = read_ahead(executor, base, tasks_of(itertools.chain(*planned.values())))
+        stamps = {
+            rel: executor.submit(stamp, path, previous.files.get(rel))
+            for rel, path in zip(rels, paths, strict=True)
+            if rel in planned
+        }
+    starts = itertools.accumulate(sizes, initial=0)
+    for path, rel, start, size in zip(paths, rels, starts, sizes, strict=False):
         tell(start, 0)
-        rel = path.relative_to(base).as_posix()
-        known = old_files.get(rel)
+        known = previous.files.get(rel)
         first = writer.sources
-        if (
-            previous is not None
-            and known is not None
-            and rel in reusable
-            and not known["skipped"]
-            and seen.isdisjoint(known["ids"])
-        ):
-            segment = segment_of(previous, known)
-            terms = old_terms.setdefault(id(segment), list(segment.vocabulary))
+        if rel not in planned and known is not None and seen.isdisjoint(known["ids"]):
+            assert previous.index is not None
+            segment = segment_of(previous.index, known)
+            terms = previous.terms.setdefault(id(segment), list(segment.vocabulary))
             writer.reuse(segment, known["sources"][0], known["sources"][1], terms)
             seen.update(known["ids"])
-            files[rel] = {
-                **stamp(path, known),
-                "sources": [first, writer.sources - first],
-                "ids": known["ids"],
-                "skipped": known["skipped"],
-            }
+            files[rel] = {**stamp(path, known), "sources": [first, writer.sources - first]}
+            files[rel] |= {"ids": known["ids"], "skipped": known["skipped"]}
             continue
         reread += 1
         ids: list[str] = []
         skipped: list[str] = []
-        for source, found in read_file(path, base, functools.partial(tell, start)):
-            if source is not None and source.meta.id in seen:
-                found = [
-                    *found,
-                    Problem(source.meta.path, f"duplicate source id {source.meta.id!r}"),
-                ]
-                source = None
-            for problem in found:
+        for piece in planned.get(rel) or pieces(path):
+            read = next(ahead) if ahead is not None and rel in planned else None
+            if read is None or not seen.isdisjoint(read.ids):  # in-process, or a duplicate id
+                at = functools.partial(tell, start) if executor is None else None
+                read = read_piece(piece, base, seen, at)
+            else:
+                seen.update(read.ids)
+            for problem in read.problems:
                 problems.append(problem)
                 if problem.error:
                     skipped.append(str(problem))
                 if on_problem:
                     on_problem(problem)
-            if source is not None:
-                seen.add(source.meta.id)
-                ids.append(source.meta.id)
-                writer.add_source(source)
-        files[rel] = {
-            **stamp(path, known),
-            "sources": [first, writer.sources - first],
-            "ids": ids,
-            "skipped": skipped,
-        }
+            ids.extend(read.ids)
+            writer.add(read)
+            tell(start, piece.end or size)
+        stamped = stamps[rel].result() if rel in stamps else stamp(path, known)
+        files[rel] = {**stamped, "sources": [first, writer.sources - first]}
+        files[rel] |= {"ids": ids, "skipped": skipped}
     tell(total, 0)
     return files, problems, reread
-
-
-def _can_fork() -> bool:
-    """Worker processes are forked, which is only safe while this process runs one thread.
-
-    (Spawned workers would re-run an unguarded ``__main__``; a server rebuilding in a thread
-    tokenizes in-process instead.)
-    """
-    import threading
-
-    return (os.cpu_count() or 1) > 1 and threading.active_count() == 1 and hasattr(os, "fork")
-
-
-@contextmanager
-def _pool() -> Iterator[Executor]:
-    """Forked worker processes for tokenization, one per core."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
-        yield pool

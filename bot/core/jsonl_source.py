@@ -12,12 +12,26 @@ from bot.core.sources import BAD_DATE, Source, SourceMeta, plain_source, valid_d
 
 
 def read_jsonl(
-    path: Path, base: Path, at: Callable[[int], None] | None
+    path: Path,
+    base: Path,
+    at: Callable[[int], None] | None,
+    lines: tuple[int, int | None, int] = (0, None, 1),
 ) -> Iterator[tuple[Source | None, list[Problem]]]:
-    """One document per line: ``id``, ``text``, optional ``title``, outlet, author, date, url."""
+    """One document per line: ``id``, ``text``, optional ``title``, outlet, author, date, url.
+
+    ``lines`` limits the reading to whole lines from one byte offset to another (None: the end),
+    numbered from the third value (a build reads one archive in pieces, in parallel).
+    """
     rel = path.relative_to(base).as_posix()
+    start, end, number = lines
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        handle.seek(start)
+        number -= 1
+        while end is None or handle.tell() < end:
+            raw = handle.readline()
+            if not raw:
+                break
+            number += 1
             if at is not None:
                 at(handle.tell())
             if not raw.strip():

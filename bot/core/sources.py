@@ -145,17 +145,21 @@ def read_source(path: Path, root: Path) -> tuple[Source | None, list[Problem]]:
 
 
 def read_file(
-    path: Path, base: Path, at: Callable[[int], None] | None = None
+    path: Path,
+    base: Path,
+    at: Callable[[int], None] | None = None,
+    lines: tuple[int, int | None, int] = (0, None, 1),
 ) -> Iterator[tuple[Source | None, list[Problem]]]:
     """The source(s) in one file: one for .md/.txt/.html, one per line for .jsonl.
 
-    ``at`` is told how many bytes of a .jsonl file have been read, after each document.
+    ``at`` is told how many bytes of a .jsonl file have been read, after each document;
+    ``lines`` picks a range of a .jsonl file's lines (see ``read_jsonl``).
     """
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         from bot.core.jsonl_source import read_jsonl
 
-        yield from read_jsonl(path, base, at)
+        yield from read_jsonl(path, base, at, lines)
     elif suffix in (".html", ".htm"):
         from bot.core.html_source import read_html
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from bot.core.assemble import average_length, weigh
 from bot.core.bm25 import BM25Params, idf, zero_weights
-from bot.core.build import BuildReport, _add_files, _Writer
+from bot.core.build import BuildReport, _add_files, _Previous
 from bot.core.generation import finish_generation, generation_name
 from bot.core.index import ARRAYS, Index, load_index, load_segment
 from bot.core.manifest import FILES, INDEX_FORMAT, changed_files, read_files
@@ -33,6 +33,7 @@ from bot.core.segments import MIX, SegmentedIndex
 from bot.core.source_files import scan_sources, source_base
 from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.core.vocabulary import Vocabulary, encode_vocabulary
+from bot.core.writer import GenerationWriter
 
 MERGE_SHARE = 0.1  # a delta (or the base's passages gone) past this share of the base: merge
 
@@ -77,9 +78,10 @@ def apply_delta(
     tmp = index_dir / f".tmp-{generation}"
     tmp.mkdir(parents=True)
     try:
-        writer = _Writer(tmp, None)
+        writer = GenerationWriter(tmp)
+        reuse = _Previous(old_delta, delta_old, set(delta_old) - stale, {})
         delta_files, problems, reread = _add_files(
-            writer, delta_paths, root, delta_old, set(delta_old) - stale, old_delta, {}, None, None
+            writer, None, delta_paths, root, reuse, None, None
         )
         arrays = writer.close()
         matrices = writer.assembler.finish(params)

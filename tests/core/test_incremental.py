@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core import build as build_module
+from bot.core import reading as reading_module
 from bot.core import update as update_module
 from bot.core.bm25 import VARIANTS, BM25Params
 from bot.core.build import build_index, ensure_index
@@ -158,33 +158,19 @@ def test_update_reads_only_the_changed_file(
     sources = _articles(tmp_path / "sources", rng, 5, "a{}.md")
     ensure_index(sources, tmp_path / "index", BM25Params())
     read: list[str] = []
-    real = build_module.read_file
+    real = reading_module.read_file
 
     def counting(path: Path, base: Path, *rest):  # type: ignore[no-untyped-def]
         read.append(path.name)
         return real(path, base, *rest)
 
-    monkeypatch.setattr(build_module, "read_file", counting)
+    monkeypatch.setattr(reading_module, "read_file", counting)
     (sources / "a2.md").write_text(_article(rng, 20), encoding="utf-8")
     ensure_index(sources, tmp_path / "index", BM25Params())
     assert read == ["a2.md"]
     index = load_index(tmp_path / "index")
     assert [index.sources[i].id for i in range(len(index.sources))] == [f"a{n}" for n in range(5)]
     assert np.all(np.diff(index.passage_source) >= 0)
-
-
-def test_worker_processes_build_the_same_index(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Large corpora are tokenized by worker processes, in small chunks: the same bytes."""
-    sources = _articles(tmp_path / "sources", random.Random(11), 12, "a{:02}.md")
-    build_index(sources, tmp_path / "serial", BM25Params())
-    monkeypatch.setattr(build_module, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(build_module, "CHUNK_PASSAGES", 3)
-    monkeypatch.setattr(build_module.os, "cpu_count", lambda: 2)
-    assert build_module._can_fork()  # the worker path is the one taken
-    build_index(sources, tmp_path / "parallel", BM25Params())
-    _same(load_index(tmp_path / "serial"), load_index(tmp_path / "parallel"))
 
 
 def _generation_files(index: Index) -> dict[str, tuple[int, int]]:
