@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.ag_news import CORPUS, HELD_OUT, SEED, read_items
+from benchmarks.batch import measure as measure_batch
 from benchmarks.bench_http import (
     cores,
     fire,
@@ -76,11 +77,19 @@ def measure_size(label: str, size: int, args: argparse.Namespace, work: Path) ->
         rank_bm25_queries=args.rank_bm25_queries if size < 500_000 else 20,
     )
     run = run_scale(config)
+    batch = measure_batch(
+        folder,
+        work / label / "ours",
+        work / label / "passages.json",
+        questions,
+        config.rank_bm25_queries,
+        args.rounds,
+    )
     added = run_worker(
         "benchmarks.engines",
         {"task": "add_one", "sources": str(folder), "index_dir": str(work / label / "ours")},
     )
-    return {"run": run, "added": added, "size": size}
+    return {"run": run, "added": added, "size": size, "batch": batch}
 
 
 async def _http(workers: int, requests: int, folder: Path, questions: list[str]) -> tuple:
@@ -121,8 +130,8 @@ def measure_http(requests: int) -> dict[str, Any]:
 def size_rows(sizes: dict[str, dict[str, Any]]) -> list[list[str]]:
     """The per-size rows of the table: one column per corpus size."""
 
-    def q(run: ScaleRun, engine: str, key: str) -> float | None:
-        return run.query.get(engine, {}).get("latency", {}).get(key)
+    def q(run: ScaleRun, engine: str, key: str, which: str = "latency") -> float | None:
+        return run.query.get(engine, {}).get(which, {}).get(key)
 
     rows: list[list[str]] = []
 
@@ -132,7 +141,25 @@ def size_rows(sizes: dict[str, dict[str, Any]]) -> list[list[str]]:
     runs = {label: m["run"] for label, m in sizes.items()}
     row("passages", [f"{m['size']:,}" for m in sizes.values()])
     for key, what in (("mean_ms", "mean"), ("p95_ms", "p95")):
-        row(f"ask + JSON {what} ms", [fmt(q(r, "ours_ask", key), 3) for r in runs.values()])
+        row(f"ask + JSON {what} ms, warm", [fmt(q(r, "ours_ask", key), 3) for r in runs.values()])
+        cold = [fmt(q(r, "ours_ask", key, "cold"), 3) for r in runs.values()]
+        row(f"ask + JSON {what} ms, cold (first pass, fresh process)", cold)
+    batches = [m["batch"] for m in sizes.values()]
+    n = batches[0]["questions"] if batches else 0
+    row(f"ask --json batch, {n} questions: wall s", [fmt(b["wall_all_s"], 2) for b in batches])
+    row(
+        "ask --json batch: ms per question, cold ((wall(all) − wall(1)) ÷ (n − 1))",
+        [fmt(b["per_question_ms"], 3) for b in batches],
+    )
+    row("rank-bm25 BM25Okapi get_scores mean ms", [fmt(b["okapi_mean_ms"], 1) for b in batches])
+    row(
+        f"batch vs rank-bm25: {n} × get_scores ÷ batch wall",
+        [f"{b['batch_ratio']:,.0f}×" for b in batches],
+    )
+    row(
+        "… per question: get_scores ÷ cold ms per question",
+        [f"{b['per_question_ratio']:,.0f}×" for b in batches],
+    )
     for engine, name in (
         ("ours", "newsbot search"),
         ("tantivy", "tantivy"),

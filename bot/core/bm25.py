@@ -148,16 +148,19 @@ def search(
     constant), so the cost follows the postings read, not the size of the archive. With
     ``fill=False`` (or a multiplier) passages matching no query term are never returned.
     """
-    scores = np.zeros(postings.n_docs)
     constant = 0.0
-    parts = []
+    parts, weighted = [], []
+    indptr = postings.indptr
     for term, count in zip(term_ids, counts, strict=True):
-        lo, hi = postings.indptr[term], postings.indptr[term + 1]
-        docs = postings.docs[lo:hi]
-        scores[docs] += count * postings.weights[lo:hi]
+        lo, hi = indptr[term], indptr[term + 1]
+        parts.append(postings.docs[lo:hi])
+        weighted.append(count * postings.weights[lo:hi])
         constant += count * postings.zero[term]
-        parts.append(docs)
     candidates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    # One pass adds every posting to its passage, in query-term order (as term-by-term adds do)
+    scores = np.bincount(
+        candidates, np.concatenate(weighted) if weighted else None, minlength=postings.n_docs
+    )
     values = scores[candidates] + constant
     if multiplier is not None:
         values *= multiplier[candidates]

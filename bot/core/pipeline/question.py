@@ -22,6 +22,7 @@ import numpy as np
 
 from bot.core.answer import Correction
 from bot.core.backend import Retrieval
+from bot.core.pipeline.wordlist import zipf_frequency
 from bot.core.synonyms import Synonyms
 from bot.core.tokenizer import iter_tokens, tokenize
 from bot.errors import QuestionError
@@ -221,9 +222,7 @@ def understand(
 @lru_cache(maxsize=50_000)
 def zipf(word: str) -> float:
     """How common a word is in English (wordfreq's Zipf scale: 0 unknown … 7+ "the")."""
-    from wordfreq import zipf_frequency
-
-    return float(zipf_frequency(word, "en", wordlist="small"))
+    return zipf_frequency(word)
 
 
 def correct(
