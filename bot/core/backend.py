@@ -18,7 +18,7 @@ from bot.core.index import Index
 from bot.core.sources import BLOCK_KINDS, SourceMeta
 from bot.core.streams import CAPITAL, DATE, NUMBER
 
-__all__ = ["CAPITAL", "DATE", "NUMBER", "IndexBackend", "PassageTokens", "Retrieval"]
+__all__ = ["CAPITAL", "DATE", "NUMBER", "IndexBackend", "PassageTokens", "Retrieval", "TokenBatch"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,33 @@ class PassageTokens:
     sentence: np.ndarray
     flags: np.ndarray
     sentences: np.ndarray
+
+
+@dataclass(frozen=True)
+class TokenBatch(PassageTokens):
+    """Several passages' :class:`PassageTokens` end to end, as the match stage reads them.
+
+    Passage ``i`` owns tokens ``token_indptr[i]:token_indptr[i+1]`` and sentences
+    ``sentence_indptr[i]:sentence_indptr[i+1]``; ``sentence`` numbers sentences across the batch.
+    """
+
+    token_indptr: np.ndarray
+    sentence_indptr: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.token_indptr) - 1
+
+    def __getitem__(self, i: int) -> PassageTokens:
+        lo, hi = int(self.token_indptr[i]), int(self.token_indptr[i + 1])
+        first, last = int(self.sentence_indptr[i]), int(self.sentence_indptr[i + 1])
+        return PassageTokens(
+            ids=self.ids[lo:hi],
+            starts=self.starts[lo:hi],
+            ends=self.ends[lo:hi],
+            sentence=(self.sentence[lo:hi] - first).astype(np.int32),
+            flags=self.flags[lo:hi],
+            sentences=self.sentences[first:last],
+        )
 
 
 class Retrieval(Protocol):
@@ -86,8 +113,8 @@ class Retrieval(Protocol):
         """A passage's terms in reading order with their spans and sentences."""
         ...
 
-    def tokens_of(self, passages: np.ndarray) -> tuple[PassageTokens, ...]:
-        """:meth:`tokens` of several passages at once."""
+    def tokens_of(self, passages: np.ndarray) -> TokenBatch:
+        """:meth:`tokens` of several passages at once, end to end."""
         ...
 
     def text(self, passage: int) -> str:
@@ -163,26 +190,21 @@ class IndexBackend:
     def tokens(self, passage: int) -> PassageTokens:
         return self.tokens_of(np.array([passage], dtype=np.int64))[0]
 
-    def tokens_of(self, passages: np.ndarray) -> tuple[PassageTokens, ...]:
+    def tokens_of(self, passages: np.ndarray) -> TokenBatch:
         """Read from the token streams stored at rebuild (nothing is tokenized)."""
         passages = np.asarray(passages, dtype=np.int64)
         streams, ids = self.index.streams_of(passages)
         tokens, sentences = np.diff(streams.token_indptr), np.diff(streams.sentence_indptr)
         first = streams.sentence_first + np.repeat(streams.token_indptr[:-1], sentences)
-        sentence = np.searchsorted(first, np.arange(len(ids)), side="right") - 1
-        sentence = (sentence - np.repeat(streams.sentence_indptr[:-1], tokens)).astype(np.int32)
-        spans = np.stack([streams.sentence_starts, streams.sentence_ends], axis=1)
-        t, s = streams.token_indptr.tolist(), streams.sentence_indptr.tolist()
-        return tuple(
-            PassageTokens(
-                ids=ids[t[i] : t[i + 1]],
-                starts=streams.starts[t[i] : t[i + 1]],
-                ends=streams.ends[t[i] : t[i + 1]],
-                sentence=sentence[t[i] : t[i + 1]],
-                flags=streams.flags[t[i] : t[i + 1]],
-                sentences=spans[s[i] : s[i + 1]],
-            )
-            for i in range(len(passages))
+        return TokenBatch(
+            ids=fwd.terms[np.repeat(fwd.indptr[passages], tokens) + streams.ranks],
+            starts=streams.starts,
+            ends=streams.ends,
+            sentence=np.searchsorted(first, np.arange(len(streams.ranks)), side="right") - 1,
+            flags=streams.flags,
+            sentences=np.stack([streams.sentence_starts, streams.sentence_ends], axis=1),
+            token_indptr=streams.token_indptr,
+            sentence_indptr=streams.sentence_indptr,
         )
 
     def text(self, passage: int) -> str:

@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from bot.core.backend import CAPITAL, DATE, NUMBER, PassageTokens, Retrieval
+from bot.core.backend import CAPITAL, DATE, NUMBER, PassageTokens, Retrieval, TokenBatch
 from bot.core.pipeline.question import Question, zipf
 
 # Token flags that hold an answer of each kind.
@@ -23,11 +23,28 @@ TYPE_FLAGS = {"number": NUMBER, "date": DATE, "name": CAPITAL, "place": CAPITAL}
 
 
 @dataclass(frozen=True)
+class RowTokens:
+    """Each candidate row's tokens (None for rows not read sentence by sentence), built from
+    the batch read for the match only when a stage asks for a row."""
+
+    batch: TokenBatch
+    where: np.ndarray  # the row's passage in ``batch``, -1 if not read
+
+    def __getitem__(self, row: int) -> PassageTokens | None:
+        at = int(self.where[row])
+        return None if at < 0 else self.batch[at]
+
+    def take(self, order: np.ndarray) -> RowTokens:
+        """The same rows in ``order``."""
+        return RowTokens(self.batch, self.where[order])
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Per candidate (rows, in candidate order): what of the question it contains, and where."""
 
     passages: np.ndarray
-    tokens: tuple[PassageTokens | None, ...]  # None for rows not read sentence by sentence
+    tokens: RowTokens
     presence: np.ndarray  # candidates × concepts: the passage contains the concept (or a synonym)
     weights: np.ndarray  # concept weights (idf; background rarity for words no passage has)
     best_sentence: np.ndarray  # index of each passage's best sentence, -1 when nothing matched
@@ -45,7 +62,7 @@ class Evidence:
         """The same evidence with its rows in ``order``."""
         return Evidence(
             passages=self.passages[order],
-            tokens=tuple(self.tokens[i] for i in order.tolist()),
+            tokens=self.tokens.take(order),
             presence=self.presence[order],
             weights=self.weights,
             best_sentence=self.best_sentence[order],
@@ -122,7 +139,7 @@ def gather(
         presence[row[hit], concept[hit]] = True
     shown = n if detail is None else min(detail, n)
     read = backend.tokens_of(passages[:shown])
-    tokens = read + (None,) * (n - shown)
+    tokens = RowTokens(read, np.where(np.arange(n) < shown, np.arange(n), -1))
     best = np.full(n, -1, dtype=np.int64)
     sentence_coverage, proximity, typed = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
     if shown and len(lookup):
@@ -148,21 +165,17 @@ def contains(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 
 def _sentences(
     question: Question,
-    tokens: tuple[PassageTokens, ...],
+    tokens: TokenBatch,
     weights: np.ndarray,
     lookup: np.ndarray,
     concept_of: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Best sentence, its coverage, proximity and answer type of each passage, all at once."""
     n, k = len(tokens), len(question.concepts)
-    lengths = np.array([len(t.ids) for t in tokens], dtype=np.int64)
-    counts = np.array([len(t.sentences) for t in tokens], dtype=np.int64)
-    first_sentence = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=first_sentence[1:])
-    ids = np.concatenate([t.ids for t in tokens])
-    row = np.repeat(np.arange(n), lengths)
-    sentence = np.concatenate([t.sentence for t in tokens]) + first_sentence[row]
-    flags = np.concatenate([t.flags for t in tokens])
+    counts = np.diff(tokens.sentence_indptr)
+    first_sentence = tokens.sentence_indptr
+    ids, sentence, flags = tokens.ids, tokens.sentence, tokens.flags
+    row = np.repeat(np.arange(n), np.diff(tokens.token_indptr))
     hit, concept = _match(ids, lookup, concept_of)
     by_sentence = np.zeros((int(first_sentence[-1]), k), dtype=bool)
     by_sentence[sentence[hit], concept[hit]] = True
