@@ -194,10 +194,10 @@ class IndexBackend:
         """Read from the token streams stored at rebuild (nothing is tokenized)."""
         passages = np.asarray(passages, dtype=np.int64)
         streams, ids = self.index.streams_of(passages)
-        tokens, sentences = np.diff(streams.token_indptr), np.diff(streams.sentence_indptr)
+        sentences = np.diff(streams.sentence_indptr)
         first = streams.sentence_first + np.repeat(streams.token_indptr[:-1], sentences)
         return TokenBatch(
-            ids=fwd.terms[np.repeat(fwd.indptr[passages], tokens) + streams.ranks],
+            ids=ids,
             starts=streams.starts,
             ends=streams.ends,
             sentence=np.searchsorted(first, np.arange(len(streams.ranks)), side="right") - 1,
