@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -224,10 +223,13 @@ def in_process_ceiling(
 ) -> tuple[float, float]:
     """Unique questions answered and serialised in a loop here, no HTTP: (req/s, CPU cores).
 
-    Warmed up as long as a server run (the engine's caches fill as questions arrive), then the
-    best of ``rounds`` rounds of 1,000 (the machine is shared and noisy).
+    Each is ``Engine.ask`` and the server's own serialisation of the answer
+    (:func:`~bot.frontends.http_api.server.answer_json`). Warmed up as long as a server run (the
+    engine's caches fill as questions arrive), then the best of ``rounds`` rounds of 1,000 (the
+    machine is shared and noisy).
     """
     from bot.core.pipeline.engine import Engine
+    from bot.frontends.http_api.server import answer_json
 
     engine = Engine.open(sources, index)
     unique = iter(_questions(questions, True))  # type: ignore[call-overload]
@@ -235,7 +237,7 @@ def in_process_ceiling(
     def answer(count: int) -> tuple[float, float]:
         began, cpu = time.perf_counter(), time.process_time()
         for question in itertools.islice(unique, count):
-            json.dumps(engine.ask(question, 3).to_json(), ensure_ascii=False).encode()
+            answer_json(engine.ask(question, 3))
         wall = time.perf_counter() - began
         return count / wall, (time.process_time() - cpu) / wall
 

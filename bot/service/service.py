@@ -10,11 +10,10 @@ otherwise, so the loop stays responsive with a large index. No HTTP or Discord c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +32,8 @@ from bot.service.questionlog import QuestionLog
 from bot.service.votes import Vote
 
 if TYPE_CHECKING:  # imported where used: a one-shot CLI question needs neither library
+    from prometheus_client import Gauge
+
     from bot.service.metrics import ServiceMetrics
     from bot.service.settings import Settings
 
@@ -99,6 +100,23 @@ def _generation(engine: Engine) -> str | None:
     return str(engine.index.manifest.get("generation", "")) or None
 
 
+class _InFlight:
+    """A reusable ``with`` block that counts what runs inside it in a gauge (None: nowhere)."""
+
+    __slots__ = ("gauge",)
+
+    def __init__(self, gauge: Gauge | None) -> None:
+        self.gauge = gauge
+
+    def __enter__(self) -> None:
+        if self.gauge is not None:
+            self.gauge.inc()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.gauge is not None:
+            self.gauge.dec()
+
+
 class ServiceUnavailable(Unavailable):
     """No index is loaded yet (or any more); the message says why."""
 
@@ -138,6 +156,7 @@ class Service:
         self.engine_seconds = INLINE_SECONDS
         self.counted = counted
         self._metrics: ServiceMetrics | None = None
+        self._tracker: _InFlight | None = None
 
     @classmethod
     def open(
@@ -284,16 +303,12 @@ class Service:
             return True
         return found is not None and found[0] is self._engine
 
-    @contextlib.contextmanager
-    def _in_flight(self) -> Iterator[None]:
-        gauge = self.metrics.in_flight if self.counted else None
-        if gauge is not None:
-            gauge.inc()
-        try:
-            yield
-        finally:
-            if gauge is not None:
-                gauge.dec()
+    def _in_flight(self) -> _InFlight:
+        """A ``with`` block counting the request in the in-flight gauge while it is handled."""
+        tracker = self._tracker
+        if tracker is None:
+            tracker = self._tracker = _InFlight(self.metrics.in_flight if self.counted else None)
+        return tracker
 
     def _answer(self, request: Request, began: float) -> tuple[Engine, Answer]:
         """Check, answer, count and log one request (``began``: when it was handed in)."""

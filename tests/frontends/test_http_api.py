@@ -22,7 +22,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.frontends.http_api.server import bound_address, start_http
+from bot.core.answer import Answer
+from bot.frontends.http_api import server
+from bot.frontends.http_api.server import answer_json, bound_address, start_http
 from bot.service.limits import MAX_QUESTION_CHARS
 from bot.service.service import Service
 from bot.service.settings import Settings
@@ -346,6 +348,33 @@ def test_repeated_questions_come_from_the_cache_until_a_reindex(
     assert settings.question_log.path is not None
     logged = settings.question_log.path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["cached"] for line in logged] == [False, True, True, False, False]
+
+
+def test_a_cached_answer_goes_out_as_the_bytes_made_the_first_time(
+    service: Service, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[bytes] = []
+
+    def counted(answer: Answer) -> bytes:
+        made.append(answer_json(answer))
+        return made[-1]
+
+    monkeypatch.setattr(server, "answer_json", counted)
+
+    async def scenario() -> list[bytes]:
+        async with serving(service, settings) as url, aiohttp.ClientSession() as session:
+            bodies = []
+            for k in ("2", "2", "1", "2"):
+                params = {"q": ANSWERABLE, "k": k}
+                async with session.get(f"{url}/api/ask", params=params) as resp:
+                    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+                    bodies.append(await resp.read())
+            return bodies
+
+    two, again, one, still = run(scenario())
+    assert two == again == still == made[0] and one == made[1]
+    assert len(made) == 2  # once per answer, however often it is sent
+    assert json.loads(two) == service.engine.ask(ANSWERABLE, k=2).to_json()
 
 
 def test_shutdown_finishes_requests_in_flight(service: Service, settings: Settings) -> None:

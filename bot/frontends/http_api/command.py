@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 
@@ -87,6 +88,9 @@ def serve_command(args: argparse.Namespace) -> int:
             args.host, args.port = host, port
             return run_workers(args, workers)
         service = Service.open(settings, args.sources, args.index)
+        # What start-up made (the engine, its vocabulary, the libraries) lives as long as the
+        # process: the collector need not walk it again at every full collection.
+        gc.freeze()
         try:
             asyncio.run(
                 serve(service, settings, host, port, reuse_port=args.reuse_port, ready_fd=ready_fd)

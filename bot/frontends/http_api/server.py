@@ -19,11 +19,13 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.core.answer import Answer
+from bot.core.lru import LruMap
 from bot.errors import BadInput, NewsbotError, QuestionTooLong, StartError, Unavailable
 from bot.frontends.http_api.protocol import GuardedRunner, mark_busy
 from bot.service.limits import DEFAULT_K, Limits
 from bot.service.metrics import CONTENT_TYPE
-from bot.service.service import Request, Service
+from bot.service.service import DEFAULT_CACHE_SIZE, Request, Service
 from bot.service.settings import Settings, secret
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,31 @@ CHECKS = web.AppKey("health_checks", tuple)
 TOKEN = web.AppKey("api_token", object)
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+def answer_json(answer: Answer) -> bytes:
+    """The body of ``GET /api/ask``: the answer's JSON as ``ask --json`` prints it, UTF-8."""
+    return _dumps(answer.to_json()).encode("utf-8")
+
+
+class AnswerBodies:
+    """The JSON bytes of recent answers, made once per answer: a cached answer goes out as is."""
+
+    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
+        # Keyed by identity; each entry holds its answer, so the id cannot be reused meanwhile.
+        self._bodies: LruMap[int, tuple[Answer, bytes]] = LruMap(size)
+
+    def of(self, answer: Answer) -> bytes:
+        """The body for ``answer``."""
+        found = self._bodies.get(id(answer))
+        if found is not None and found[0] is answer:
+            return found[1]
+        body = answer_json(answer)
+        self._bodies[id(answer)] = (answer, body)
+        return body
+
+
+BODIES = web.AppKey("answer_bodies", AnswerBodies)
 
 
 class HttpStartError(StartError):
@@ -76,7 +103,8 @@ async def handle_ask(request: web.Request) -> web.Response:
             limits=limits,
         )
     )
-    return web.json_response(answer.to_json(), dumps=_dumps)
+    body = request.app[BODIES].of(answer)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 def _one(request: web.Request, name: str, default: int) -> int | str:
@@ -225,6 +253,7 @@ def create_app(
     """The aiohttp application; /api/* needs a bearer token when NEWSBOT_API_TOKEN is set."""
     app = web.Application(middlewares=_middlewares(service))
     app[SERVICE] = service
+    app[BODIES] = AnswerBodies()
     app[LIMITS] = Limits(max_k=settings.http.max_k)
     app[CHECKS] = tuple(health_checks)
     app[TOKEN] = secret(TOKEN_ENV)
