@@ -206,7 +206,9 @@ def size_rows(sizes: dict[str, dict[str, Any]]) -> list[list[str]]:
     row(
         "add one article: s until quoted",
         [
-            f"{m['added']['seconds']:.2f}" + ("" if m["added"]["quoted"] else " (NOT quoted)")
+            f"{m['added']['seconds']:.2f}"
+            + ("" if m["added"]["quoted"] else " (NOT quoted)")
+            + ("" if any("in a delta" in n for n in m["added"]["notes"]) else " (merged)")
             for m in sizes.values()
         ],
     )
