@@ -37,8 +37,8 @@ class Chunk:
 def tokenize_chunk(texts: Sequence[str]) -> Chunk:
     """Tokenize passages into a :class:`Chunk` with its own small vocabulary and the passages'
     token streams (runs in workers)."""
-    terms, streams = read_streams(texts)
-    chunk = chunk_of(terms, len(texts))
+    terms, ids, lengths, streams = read_streams(texts)
+    chunk = _counted(terms, ids, lengths)
     chunk.streams = streams
     return chunk
 
@@ -51,12 +51,18 @@ def chunk_of(passages: Iterable[list[str]], n: int) -> Chunk:
     for i, terms in enumerate(passages):
         lengths[i] = len(terms)
         ids.extend([local.setdefault(t, len(local)) for t in terms])
-    width = max(len(local), 1)
+    return _counted(list(local), np.asarray(ids, dtype=np.int64), lengths)
+
+
+def _counted(terms: list[str], ids: np.ndarray, lengths: np.ndarray) -> Chunk:
+    """Term counts per passage from each passage's term ids in order (``lengths`` per passage)."""
+    n = len(lengths)
+    width = max(len(terms), 1)
     owners = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    keys, counts = np.unique(owners * width + np.asarray(ids, dtype=np.int64), return_counts=True)
+    keys, counts = np.unique(owners * width + ids, return_counts=True)
     entries = np.bincount(keys // width, minlength=n).astype(np.int64)
     return Chunk(
-        list(local),
+        terms,
         (keys % width).astype(np.int32),
         counts.astype(np.int32),
         entries,

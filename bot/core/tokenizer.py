@@ -73,10 +73,18 @@ def _normalize_number(number: str) -> str:
     return number
 
 
-def raw_tokens(text: str) -> Iterator[re.Match[str]]:
-    """The raw tokens of ``text`` (words, numbers, CJK runs) before normalisation: each one's
-    terms are ``iter_tokens(match.group())``, offset by ``match.start()``."""
-    return _TOKEN.finditer(text)
+_CUT = re.compile("(" + re.sub(r"\(\?P<\w+>", "(?:", _TOKEN.pattern) + ")")  # one group: the token
+# The same cuts in ASCII text (no CJK, no combining marks, no curly apostrophes), faster.
+_ASCII_CUT = re.compile(
+    r"(\d+(?:[.,]\d+)*%?(?![A-Za-z0-9])|[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*)", re.ASCII
+)
+
+
+def cut_tokens(text: str) -> list[str]:
+    """``text`` as gaps and raw tokens in turn, ``[gap, token, gap, …, gap]`` (each token's terms
+    are ``iter_tokens(token)``, offset by where it starts), in one call: no match object per
+    token."""
+    return (_ASCII_CUT if text.isascii() else _CUT).split(text)
 
 
 def _bigrams(run: str) -> Iterator[tuple[str, int, int]]:
