@@ -193,15 +193,15 @@ class SegmentedIndex(Index):
             constant += count * self._mix["zero"][term]
         found: list[tuple[int, np.ndarray, np.ndarray]] = []
         for which, segment in enumerate(self._pair):
-            scores = np.zeros(segment.size)
-            parts = []
+            parts, weighted = [], []
             for term, count in zip(term_ids, counts, strict=True):
                 row = self._row(which, int(term))
                 if row is not None:
-                    scores[row[0]] += count * row[1]
                     parts.append(row[0])
-            if parts:
+                    weighted.append(count * row[1])
+            if parts:  # every posting added to its passage in query-term order, as bm25.search
                 candidates = np.concatenate(parts)
+                scores = np.bincount(candidates, np.concatenate(weighted), minlength=segment.size)
                 values = scores[candidates] + constant
                 multiplier = segment.multiplier(kinds)
                 if multiplier is not None:
