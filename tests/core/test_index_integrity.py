@@ -306,7 +306,7 @@ def test_long_arrays_are_checked_on_a_sample_with_exact_ends(
     corpus: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past SAMPLE entries the load checks a strided sample (fast at any size), ends exactly."""
-    from bot.core import index as index_module
+    from bot.core import index_checks as index_module
 
     monkeypatch.setattr(index_module, "SAMPLE", 2)
     assert len(load_index(corpus[1], deep=False).text_offsets) > 2  # longer than the sample
@@ -325,7 +325,7 @@ def test_long_arrays_are_checked_on_a_sample_with_exact_ends(
 
 def test_load_samples_evenly_spaced_runs_with_both_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     """A long array's load sample is SAMPLE entries in runs, its first and last entry included."""
-    from bot.core import index as index_module
+    from bot.core import index_checks as index_module
 
     monkeypatch.setattr(index_module, "SAMPLE", 64)
     monkeypatch.setattr(index_module, "SAMPLE_WINDOWS", 4)
