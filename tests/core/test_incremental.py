@@ -16,6 +16,7 @@ from bot.core import reading as reading_module
 from bot.core import update as update_module
 from bot.core.bm25 import VARIANTS, BM25Params
 from bot.core.build import build_index, ensure_index
+from bot.core.generation import finish_generation
 from bot.core.index import Index, IndexCorrupt, load_index
 from bot.core.pipeline.engine import Engine
 from bot.core.segments import SegmentedIndex
@@ -251,3 +252,25 @@ def test_a_damaged_delta_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
     shutil.rmtree(delta.base.generation)
     with pytest.raises(IndexCorrupt, match="file missing"):
         load_index(index_dir)
+
+
+def test_a_delta_that_fails_midway_leaves_the_index_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(update_module, "MERGE_SHARE", 1e9)
+    sources = _articles(tmp_path / "sources", random.Random(12), 6, "a{:02}.md")
+    index_dir = tmp_path / "index"
+    before = ensure_index(sources, index_dir, BM25Params())
+    _articles(sources, random.Random(13), 1, "b{:02}.md")
+
+    def crash(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(update_module, "finish_generation", crash)
+    with pytest.raises(OSError, match="disk full"):
+        ensure_index(sources, index_dir, BM25Params())
+    after = load_index(index_dir)
+    assert after.manifest == before.manifest and not isinstance(after, SegmentedIndex)
+    assert not [p for p in index_dir.iterdir() if p.name.startswith(".tmp-")]
+    monkeypatch.setattr(update_module, "finish_generation", finish_generation)
+    assert isinstance(ensure_index(sources, index_dir, BM25Params()), SegmentedIndex)
