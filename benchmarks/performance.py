@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import json
 import random
-import signal
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -30,11 +28,14 @@ from typing import Any
 from benchmarks.ag_news import CORPUS, HELD_OUT, SEED, read_items
 from benchmarks.batch import measure as measure_batch
 from benchmarks.bench_http import (
+    ask_requests,
     cores,
     fire,
     free_port,
     in_process_ceiling,
+    measure,
     start_server,
+    stop,
     wait_healthy,
 )
 from benchmarks.common import (
@@ -93,21 +94,18 @@ def measure_size(label: str, size: int, args: argparse.Namespace, work: Path) ->
 
 
 async def _http(workers: int, requests: int, folder: Path, questions: list[str]) -> tuple:
-    """(requests/s, p95 ms, errors) for ``requests`` unique questions, 50 at a time."""
+    """(requests/s, p95 ms, errors, server CPU µs per request) for ``requests`` unique
+    questions, 50 at a time."""
     port = free_port()
     proc = start_server(folder, ROOT / "sources", port, workers, "WARNING")
     try:
         await wait_healthy(port, proc)
         await fire(port, questions, 400, 50, distinct=True)
-        latencies, errors, seconds = await fire(port, questions, requests, 50, distinct=True)
+        run = await measure(port, proc.pid, ask_requests(questions, requests, True), 50)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return len(latencies) / seconds, percentile(latencies, 95), errors
+        stop(proc)
+    per_request = run.server_cpu / max(1, len(run.latencies)) * 1e6
+    return run.rate, percentile(run.latencies, 95), run.errors, per_request
 
 
 def measure_http(requests: int) -> dict[str, Any]:
@@ -123,7 +121,8 @@ def measure_http(requests: int) -> dict[str, Any]:
             folder.mkdir()
             result[workers] = asyncio.run(_http(workers, requests, folder, questions))
         index = Path(tmp) / "w1" / "index"
-        result["ceiling"] = in_process_ceiling(ROOT / "sources", index, questions)
+        rate, busy = in_process_ceiling(ROOT / "sources", index, questions)
+        result["ceiling"], result["ceiling_us"] = rate, busy / rate * 1e6
     return result
 
 
@@ -226,16 +225,17 @@ def http_rows(http: dict[str, Any]) -> list[list[str]]:
     rows = [
         [
             "in-process ceiling (Engine.ask + JSON, no HTTP, 1 thread)",
-            f"{http['ceiling']:,.0f} req/s",
+            f"{http['ceiling']:,.0f} req/s, {http['ceiling_us']:.0f} µs CPU per answer",
         ]
     ]
     for workers in sorted(k for k in http if isinstance(k, int)):
-        rate, p95, errors = http[workers]
+        rate, p95, errors, per_request = http[workers]
         rows.append(
             [
                 f"serve --workers {workers}, 50 concurrent unique",
-                f"{rate:,.0f} req/s, p95 {p95:.1f} ms, {errors} errors "
-                f"({rate / http['ceiling']:.0%} of the ceiling)",
+                f"{rate:,.0f} req/s, p95 {p95:.1f} ms, {errors} errors, server "
+                f"{per_request:.0f} µs CPU per request ({rate / http['ceiling']:.0%} of the "
+                "ceiling)",
             ]
         )
     if http["n"] > 1:
