@@ -251,6 +251,7 @@ def _build(
             "skipped": [s for f in files.values() for s in f["skipped"]],
         }
         finish_generation(index_dir, tmp, generation, manifest, arrays)
+        del arrays, matrices  # the check below maps the files instead
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -293,6 +293,7 @@ def load_segment(
         for name in sorted(expected):
             if data_digest(maps[name]) != manifest["digests"][name]:
                 raise corrupt(gen / name, "its content does not match the manifest's digest")
+            _advise([maps[name]], mmap.MADV_DONTNEED)  # a deep check holds one file at a time
     arrays = {
         name: _array(gen / f"{name}.npy", maps[f"{name}.npy"], dtype)
         for name, (dtype, _) in ARRAYS.items()

@@ -7,6 +7,7 @@ arrays at every load, on everything for ``python -m bot check``.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,13 @@ def check_ids(gen: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]
     for name, ok in checks.items():
         if not ok(arrays[name]):
             raise corrupt(gen / f"{name}.npy", "it holds values out of range")
+        release(arrays[name])
+
+
+def release(array: np.ndarray) -> None:
+    """Drop a checked array's pages from this process (they stay in the page cache), so reading
+    every posting of a big index holds one array at a time, not the whole index."""
+    view = array.base
+    mapped = view.obj if isinstance(view, memoryview) else None
+    if isinstance(mapped, mmap.mmap):
+        mapped.madvise(mmap.MADV_DONTNEED)

@@ -334,3 +334,28 @@ def test_load_samples_evenly_spaced_runs_with_both_ends(monkeypatch: pytest.Monk
     assert len(sample) == 64 and sample[0] == 0 and sample[-1] == 9_999
     assert np.all(np.diff(sample) > 0) and len(np.unique(np.diff(sample))) == 2  # 4 runs of 16
     assert np.array_equal(index_module._sample(array[:50]), array[:50])  # short: all of it
+
+
+def _rss_file_kb() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("RssFile")))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_a_checked_array_leaves_this_process_memory(tmp_path: Path) -> None:
+    """A deep check reads every posting but holds one array's pages at a time (build peak)."""
+    import mmap
+
+    from bot.core import index_checks
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(np.arange(8 << 20, dtype=np.int32).tobytes())  # 32 MB
+    with path.open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    array = np.frombuffer(mapped, dtype=np.int32)
+    before = _rss_file_kb()
+    assert int(array.sum(dtype=np.int64)) > 0  # every page read
+    touched = _rss_file_kb()
+    index_checks.release(array)
+    assert touched - before > 16_000 and _rss_file_kb() < touched - 16_000
+    assert int(array[-1]) == (8 << 20) - 1  # still readable: from the page cache again
