@@ -349,6 +349,7 @@ def _map(index_dir: Path, gen: str, name: str, size: int) -> mmap.mmap | bytes:
             return b""
         mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         _advise([mapped], mmap.MADV_RANDOM)  # the load's checks read a few pages, not megabytes
+        mapped.madvise(mmap.MADV_WILLNEED, 0, min(actual, mmap.PAGESIZE))  # the header, queued
         return mapped
     finally:
         os.close(fd)
