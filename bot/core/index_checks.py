@@ -76,13 +76,12 @@ def _prefetch(array: np.ndarray) -> None:
     if len(array) <= SAMPLE or not isinstance(mapped, mmap.mmap):
         return
     origin = np.frombuffer(mapped, dtype=np.uint8).ctypes.data
-    run = max(1, SAMPLE // SAMPLE_WINDOWS) * array.itemsize
-    for start in np.linspace(0, len(array) - run // array.itemsize, SAMPLE_WINDOWS).astype(
-        np.int64
-    ):
+    run = max(1, SAMPLE // SAMPLE_WINDOWS)
+    for start in np.linspace(0, len(array) - run, SAMPLE_WINDOWS).astype(np.int64):
         at = array[int(start) :].ctypes.data - origin
         page = at - at % mmap.PAGESIZE
-        mapped.madvise(mmap.MADV_WILLNEED, page, min(run + at - page, len(mapped) - page))
+        length = run * array.itemsize + at - page
+        mapped.madvise(mmap.MADV_WILLNEED, page, min(length, len(mapped) - page))
 
 
 def check_structure(
