@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from bot.core.index import ARRAYS, ExtraArray, Index, load_index
+from bot.core.index import ARRAYS, ExtraArray, PassageStore, load_index
 from bot.core.manifest import MANIFEST, IndexUnavailable, file_digest
+from bot.core.previous import previous_passages
 
 LOCK_WAIT_SECONDS = 3600.0
 
@@ -101,16 +102,17 @@ def finish_generation(
             shutil.rmtree(old, ignore_errors=True)
 
 
-def current_index(index_dir: Path) -> Index | None:
-    """The index being replaced, whatever its settings (extras reuse what still fits)."""
+def current_index(index_dir: Path) -> PassageStore | None:
+    """The index being replaced, whatever its settings (extras reuse what still fits); of an
+    older format only its texts and extra arrays (see :mod:`bot.core.previous`)."""
     try:
         return load_index(index_dir)
     except IndexUnavailable:
-        return None
+        return previous_passages(index_dir)
 
 
 def write_extras(
-    tmp: Path, offsets: np.ndarray, extras: Sequence[ExtraArray], current: Index | None
+    tmp: Path, offsets: np.ndarray, extras: Sequence[ExtraArray], current: PassageStore | None
 ) -> None:
     """Write each extra array for the new generation's passage texts."""
     if not extras:

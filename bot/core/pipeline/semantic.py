@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from bot.core.embedding import DIM, Embedder, locate_model_files, model_installed
-from bot.core.index import EXTRA, Index
+from bot.core.index import EXTRA, Index, PassageStore
 from bot.core.lru import LruMap
 from bot.core.manifest import corrupt
 from bot.core.pipeline.retrieve import Candidates
@@ -72,7 +72,7 @@ class PassageVectors:
         self.encoded = 0  # passages encoded by this process (reused ones are not)
         self._remembered: LruMap[bytes, np.ndarray] = LruMap(_REMEMBERED)
 
-    def compute(self, texts: Sequence[str], current: Index | None) -> np.ndarray | None:
+    def compute(self, texts: Sequence[str], current: PassageStore | None) -> np.ndarray | None:
         """float16 vectors of ``texts``, flattened; unchanged texts copied from ``current``.
 
         Not required (a one-shot command), they are only kept up to date: None when the current
@@ -101,7 +101,7 @@ class PassageVectors:
                 self._remembered[keys[row]] = out[row]
         return out.reshape(-1)
 
-    def load(self, index: Index) -> np.ndarray | None:
+    def load(self, index: PassageStore) -> np.ndarray | None:
         """The (passages, dim) float16 matrix of an index, memory-mapped, or None if not built."""
         flat = index.extra(self.name, "<f2")
         if flat is None:

@@ -6,6 +6,7 @@ model; the tests of the real model skip with a reason where it is not installed.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from bot.core.bm25 import BM25Params
 from bot.core.build import build_index, ensure_index
 from bot.core.embedding import INSTALL, SemanticUnavailable, locate_model_files
 from bot.core.index import load_index
-from bot.core.manifest import IndexCorrupt
+from bot.core.manifest import IndexCorrupt, IndexUnavailable
 from bot.core.pipeline import semantic
 from bot.core.pipeline.engine import Engine, Tuning
 from bot.core.pipeline.match import concept_weights, gather
@@ -101,6 +102,41 @@ def test_a_rebuild_re_encodes_only_the_changed_source(tmp_path: Path) -> None:
     encoder.seen.clear()
     build_index(sources, tmp_path / "i", PARAMS, extras=(vectors,))  # a full rebuild reuses too
     assert encoder.seen == []
+
+
+def _age_format(index_dir: Path, tampered: str | None = None) -> None:
+    """Make the index look written by an older format (optionally damaging one of its files)."""
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["format"] -= 1
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    if tampered:
+        path = index_dir / manifest["generation"] / tampered
+        path.write_bytes(path.read_bytes()[:-1] + b"!")
+
+
+def test_a_format_change_keeps_the_vectors_of_unchanged_texts(tmp_path: Path) -> None:
+    sources = write_corpus(tmp_path / "s", ARTICLES)
+    vectors = PassageVectors(HashedWords())
+    old = vectors.load(ensure_index(sources, tmp_path / "i", PARAMS, extras=(vectors,)))
+    assert old is not None
+    old = old.copy()
+    _age_format(tmp_path / "i")
+    with pytest.raises(IndexUnavailable):
+        load_index(tmp_path / "i")
+    fresh = PassageVectors(later := HashedWords())  # nothing remembered in memory
+    new = fresh.load(ensure_index(sources, tmp_path / "i", PARAMS, extras=(fresh,)))
+    assert later.seen == [] and new is not None and np.array_equal(new, old)
+
+
+@pytest.mark.parametrize("tampered", ["texts.bin", "extra-vectors-hashed-words-1.npy"])
+def test_a_damaged_older_index_is_not_reused(tmp_path: Path, tampered: str) -> None:
+    sources = write_corpus(tmp_path / "s", ARTICLES)
+    vectors = PassageVectors(HashedWords())
+    size = ensure_index(sources, tmp_path / "i", PARAMS, extras=(vectors,)).size
+    _age_format(tmp_path / "i", tampered)
+    fresh = PassageVectors(later := HashedWords())
+    ensure_index(sources, tmp_path / "i", PARAMS, extras=(fresh,))
+    assert len(later.seen) == size  # every vector computed afresh
 
 
 def test_an_index_without_vectors_is_brought_up_to_date(tmp_path: Path) -> None:
