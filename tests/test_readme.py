@@ -40,3 +40,14 @@ def test_every_command_example_is_what_the_command_prints() -> None:
         if README[start:end] != (fresh_body := fresh[f_start:f_end])
     ]
     assert not stale, "stale README examples; run `python -m tests.readme_examples --write`"
+
+
+def test_the_evaluation_table_has_the_columns_and_sets_eval_prints() -> None:
+    """Regenerate it with `python -m bot eval --update README.md` (needs ../shared)."""
+    from bot.evaluation.sets import REGISTRY, REPORT
+    from bot.evaluation.tables import BEGIN, END, HEADER
+
+    table = README[README.index(BEGIN) : README.index(END)]
+    assert "| " + " | ".join(HEADER) + " |" in table
+    for chosen in REGISTRY:
+        assert (f"| {chosen.title} |" in table) == (chosen.purpose == REPORT), chosen.name

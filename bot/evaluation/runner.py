@@ -21,6 +21,22 @@ from bot.evaluation.sets import EvalSet, SetUnavailable, Workspace
 TRADEOFF_KNOB = THRESHOLD
 SEMANTIC_TRADEOFF_KNOB = "answerability.semantic_threshold"
 TRADEOFF_VALUES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# The gate opened wide: every question with a candidate is answered, so hit@3 measures the
+# ranking alone (what quoting would find if the gate never declined).
+OPEN_GATE = {
+    "answerability.threshold": 0.0,
+    "answerability.semantic_threshold": 0.0,
+    "answerability.min_coverage": 0.0,
+    "answerability.semantic_min_coverage": 0.0,
+    "answerability.min_semantic": -1.0,
+}
+
+
+def open_gate(tuning: Tuning) -> Tuning:
+    """The same settings with a gate that never declines a question it has candidates for."""
+    for path, value in OPEN_GATE.items():
+        tuning = tuning.with_setting(path, value)
+    return tuning
 
 
 @dataclass
@@ -31,6 +47,7 @@ class SetRun:
     report: EvalReport | None = None
     skipped: str | None = None
     baseline: EvalReport | None = None
+    ranking: EvalReport | None = None  # the answerable questions asked with the gate open
     curve: list[TradeoffPoint] = field(default_factory=list)
     curve_knob: str = TRADEOFF_KNOB
     curve_default: float | None = None  # the engine's own value of ``curve_knob``
@@ -64,6 +81,9 @@ def run_set(
     began = _lap(run.timings, "index", began)
     run.report = evaluate(engine, prepared.questions)
     began = _lap(run.timings, "ask", began)
+    wide = type(engine).over(engine.index, open_gate(engine.tuning))
+    run.ranking = evaluate(wide, [q for q in prepared.questions if q.answerable])
+    began = _lap(run.timings, "ranking", began)
     if prepared.paragraphs is not None:
         run.baseline = rank_bm25_report(prepared.paragraphs, prepared.questions)
         run.paragraphs = len(prepared.paragraphs)

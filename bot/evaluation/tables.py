@@ -17,6 +17,7 @@ HEADER = (
     "hit@1",
     "hit@3",
     "MRR",
+    "hit@3, gate open",
     "answered when answerable",
     "declined when unanswerable",
     "abstention accuracy",
@@ -41,10 +42,18 @@ def _counts(report: EvalReport) -> str:
     return f"{answerable:,} + {len(report.results) - answerable:,}"
 
 
-def _row(label: str, purpose: str, corpus: str, report: EvalReport, abstains: bool) -> list[str]:
+def _row(
+    label: str,
+    purpose: str,
+    corpus: str,
+    report: EvalReport,
+    abstains: bool,
+    ranking: EvalReport | None = None,
+) -> list[str]:
     f = report.figures()
     cells = [label, purpose, corpus, _counts(report)]
     cells += [f"{f[key]:.3f}" for key in ("hit@1", "hit@3", "mrr")]
+    cells.append(f"{ranking.hit_at(3):.3f}" if ranking is not None else "–")
     keys = ("answered_when_answerable", "abstained_when_unanswerable", "abstention_accuracy")
     cells += [f"{f[key]:.3f}" if abstains else "–" for key in keys]
     return cells
@@ -57,7 +66,16 @@ def figures_table(runs: Sequence[SetRun]) -> str:
         if run.report is None:
             continue
         corpus = f"{run.sources:,} sources, {run.passages:,} passages"
-        rows.append(_row(run.set.title, run.set.purpose, corpus, run.report, abstains=True))
+        rows.append(
+            _row(
+                run.set.title,
+                run.set.purpose,
+                corpus,
+                run.report,
+                abstains=True,
+                ranking=run.ranking,
+            )
+        )
         if run.baseline is not None:
             paragraphs = f"{run.paragraphs:,} paragraphs"
             rows.append(_row(BASELINE_LABEL, run.set.purpose, paragraphs, run.baseline, False))
@@ -116,6 +134,8 @@ def to_json(runs: Sequence[SetRun], misses: bool = False) -> dict[str, Any]:
                 for r in run.report.results
                 if r.missed
             ]
+        if run.ranking is not None:
+            entry["hit@3_gate_open"] = round(run.ranking.hit_at(3), 3)
         if run.baseline is not None:
             entry["rank_bm25"] = run.baseline.figures()
         if run.curve:

@@ -29,8 +29,8 @@ def test_the_fit_separates_what_a_feature_separates() -> None:
     beta = fit(x, y, np.full(400, 1 / 400))
     assert beta[1] > 3 and abs(beta[2]) < 1
     p = 1 / (1 + np.exp(-(beta[0] + x @ beta[1:])))
-    threshold, accuracy = choose_threshold(p, y, np.zeros(400, dtype=int))
-    assert accuracy > 0.95 and 0.2 < threshold < 0.8
+    threshold, accuracy, met = choose_threshold(p, y, np.zeros(400, dtype=int))
+    assert met == 2 and accuracy > 0.95 and 0.2 < threshold < 0.8
 
 
 def test_the_stored_model_names_every_feature_and_how_it_was_fitted() -> None:
@@ -56,8 +56,25 @@ def test_the_semantic_model_adds_the_cosine_and_was_fitted_on_calibration_sets_o
     assert 0 < data["min_semantic"] < 1 and 0 < data["threshold"] < 1
 
 
-def test_when_no_threshold_answers_enough_the_lowest_is_taken() -> None:
-    p = np.array([0.9, 0.1, 0.2, 0.1])
-    y = np.array([1.0, 1.0, 1.0, 0.0])  # two of three answerable questions look unanswerable
-    threshold, _ = choose_threshold(p, y, np.zeros(4, dtype=int))
-    assert threshold == 0.05
+def test_every_set_must_answer_nine_in_ten_not_only_on_average() -> None:
+    # Set 0's answerable questions score 0.6–0.95, set 1's 0.30–0.39 and its unanswerable 0.2:
+    # a threshold of 0.4 answers all of set 0 but none of set 1 (a mean of 0.5 answered).
+    p = np.concatenate([np.linspace(0.6, 0.95, 10), np.linspace(0.30, 0.39, 10), [0.2] * 10])
+    y = np.concatenate([np.ones(20), np.zeros(10)])
+    groups = np.array([0] * 10 + [1] * 20)
+    threshold, _, met = choose_threshold(p, y, groups)
+    answered = p >= threshold
+    assert met == 2
+    assert answered[(groups == 1) & (y == 1)].mean() >= 0.9  # the least-answered set decides
+
+
+def test_when_the_gate_declines_too_much_nine_in_ten_of_what_it_lets_through_count() -> None:
+    # Set 1's coverage gate declines 2 of its 10 answerable questions (p = 0): no threshold
+    # answers nine in ten of them, so the model must keep nine in ten of the eight it may answer.
+    p = np.concatenate([np.linspace(0.6, 0.95, 10), [0.0, 0.0] + [0.5] * 8, [0.3] * 10])
+    y = np.concatenate([np.ones(20), np.zeros(10)])
+    groups = np.array([0] * 10 + [1] * 20)
+    threshold, _, met = choose_threshold(p, y, groups)
+    answered = p >= threshold
+    assert met == 1 and answered[(groups == 1) & (y == 1)].mean() >= 0.9 * 0.8
+    assert threshold > 0.3  # and the unanswerable ones at 0.3 are declined

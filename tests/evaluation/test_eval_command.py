@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.pipeline.engine import Tuning
-from bot.evaluation.runner import SEMANTIC_TRADEOFF_KNOB, TRADEOFF_KNOB
+from bot.core.pipeline.engine import Engine, Tuning
+from bot.evaluation.runner import SEMANTIC_TRADEOFF_KNOB, TRADEOFF_KNOB, open_gate
 from tests.helpers import run_cli, write_eval_workspace
 
 
@@ -57,7 +57,8 @@ def test_json_holds_figures_baseline_curve_and_timings(repo: Path) -> None:
     assert f"| {default:g} (default) |" in run_cli("eval", "--sets", "squad2", cwd=repo).stdout
     declined = [p["abstained_when_unanswerable"] for p in points]
     assert declined == sorted(declined)  # a stricter gate never declines fewer
-    assert set(squad["seconds"]) >= {"prepare", "index", "ask", "rank-bm25", "curve"}
+    assert set(squad["seconds"]) >= {"prepare", "index", "ask", "ranking", "rank-bm25", "curve"}
+    assert squad["hit@3_gate_open"] >= squad["hit@3"]  # the ranking alone, gate never declining
     assert sets["archive"]["sources"] == 2 and sets["archive"]["hit@1"] == 1.0
 
 
@@ -169,3 +170,11 @@ def test_sweep_compares_every_bm25_setting(repo: Path) -> None:
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["variant", "k1", "b", "hit@1", "hit@3", "MRR", "abst"]
     assert len(rows) == len(VARIANTS) * 9 and {r.split()[0] for r in rows} == set(VARIANTS)
+
+
+def test_the_open_gate_answers_what_the_default_gate_declines(small: Engine) -> None:
+    question = "what is the weather like in naples"  # "weather" is in no passage
+    assert not small.ask(question).answered
+    wide = Engine.over(small.index, open_gate(small.tuning))
+    answer = wide.ask(question)
+    assert answer.answered and "Naples" in answer.quotes[0].text

@@ -52,6 +52,14 @@ def _default_min_semantic() -> float:
     return load_model(SEMANTIC_MODEL_PATH).min_semantic
 
 
+def _default_min_coverage() -> float:
+    return load_model(MODEL_PATH).min_coverage
+
+
+def _default_semantic_min_coverage() -> float:
+    return load_model(SEMANTIC_MODEL_PATH).min_coverage
+
+
 @dataclass(frozen=True)
 class AnswerabilitySettings:
     """The decision thresholds and what later quotes must reach (chosen on calibration sets).
@@ -63,10 +71,12 @@ class AnswerabilitySettings:
     """
 
     threshold: float = field(default_factory=_default_threshold)
-    min_coverage: float = 0.5  # a quote must hold this share of the question's weight
+    # a quote must hold this share of the question's weight (each model fits its own)
+    min_coverage: float = field(default_factory=_default_min_coverage)
     min_relative: float = 0.3  # later quotes must score at least this share of the best
     model: Path = MODEL_PATH  # the fitted coefficients (their threshold is the default above)
     semantic_threshold: float = field(default_factory=_default_semantic_threshold)
+    semantic_min_coverage: float = field(default_factory=_default_semantic_min_coverage)
     min_semantic: float = field(default_factory=_default_min_semantic)
     semantic_model: Path = SEMANTIC_MODEL_PATH
 
@@ -89,6 +99,7 @@ class Model:
     intercept: float
     threshold: float
     min_semantic: float = 1.0  # the semantic model's cosine that stands in for word coverage
+    min_coverage: float = 0.5  # the share of the question's weight a quoted passage holds
 
     def probability(self, features: dict[str, float]) -> float:
         """P(the sources answer) for one question's signals."""
@@ -102,6 +113,7 @@ class Model:
             "intercept": self.intercept,
             "threshold": self.threshold,
             "min_semantic": self.min_semantic,
+            "min_coverage": self.min_coverage,
         }
 
 
@@ -114,6 +126,7 @@ def load_model(path: Path) -> Model:
         float(data["intercept"]),
         float(data["threshold"]),
         float(data.get("min_semantic", 1.0)),
+        float(data.get("min_coverage", 0.5)),
     )
 
 
@@ -165,7 +178,8 @@ def judge(
     model = load_model(settings.semantic_model if meaning else settings.model)
     threshold = settings.semantic_threshold if meaning else settings.threshold
     probability = model.probability(signals) if len(scores) else 0.0
-    holds = evidence.coverage >= settings.min_coverage
+    min_coverage = settings.semantic_min_coverage if meaning else settings.min_coverage
+    holds = evidence.coverage >= min_coverage
     if meaning:
         assert semantic is not None
         holds = holds | (np.asarray(semantic) >= settings.min_semantic)
