@@ -14,11 +14,11 @@ import pytest
 from bot.core import build as build_module
 from bot.core.bm25 import BM25Params
 from bot.core.build import build_index
-from bot.core.index import IndexCorrupt, IndexMissing, load_index
+from bot.core.index import IndexCorrupt, IndexMissing, SourceTable, load_index
 from bot.core.manifest import read_files, read_manifest, staleness
 from bot.core.passages import split_sources
 from bot.core.pipeline.engine import Engine, open_index
-from bot.core.sources import load_sources
+from bot.core.sources import SourceMeta, load_sources
 from bot.core.tokenizer import TOKENIZER_VERSION, tokenize
 from tests.helpers import ROOT, write_corpus
 
@@ -208,3 +208,18 @@ def test_kind_multiplier_is_skipped_when_every_passage_weighs_one(
     assert index.kind_multiplier({"body": 1.0, "caption": 0.8}) is None  # no captions here
     halved = index.kind_multiplier({"body": 0.5})
     assert halved is not None and np.all(halved == 0.5)
+
+
+def test_source_lines_decode_as_json_loads_and_extra_data_is_refused(tmp_path: Path) -> None:
+    lines = [
+        b'{"id": "a", "path": "a.md", "title": "Caf\\u00e9 \xc3\xa9t\xc3\xa9", "x": [1, 2]}\n',
+        b'  {"id": "b", "path": "b.md"}  \n',
+        b'{"id": "c", "path": "c.md"} {"id": "d"}\n',
+    ]
+    offsets = np.cumsum([0, *map(len, lines)])
+    table = SourceTable(b"".join(lines), offsets, tmp_path / "sources.jsonl")
+    assert table[0] == SourceMeta.from_dict(json.loads(lines[0]))
+    assert table[0].title == "Café été" and table[0].extra == {"x": [1, 2]}
+    assert table[1].id == "b"
+    with pytest.raises(IndexCorrupt, match="source 2: extra data"):
+        table[2]
