@@ -130,6 +130,34 @@ def test_without_a_settings_file_the_cli_leaves_no_log(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "sources"]
 
 
+def test_questions_arriving_together_are_answered_back_to_back_in_one_callback(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    real = service._answer_batch
+
+    def counting(batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        real(batch)
+
+    monkeypatch.setattr(service, "_answer_batch", counting)
+    service.engine_seconds = 0.0  # a quick engine: answered on the loop
+    asked = [Request(f"{QUESTION} {n}", frontend="http", k=2) for n in range(5)]
+
+    async def scenario() -> list[object]:
+        together = await asyncio.gather(*(service.ask(r) for r in asked), return_exceptions=True)
+        alone = await service.ask(Request("", frontend="http"))
+        return [*together, alone]
+
+    with pytest.raises(BadInput):  # a refusal still reaches its asker, from the same callback
+        asyncio.run(scenario())
+    assert batches == [5, 1]
+    answers = asyncio.run(asyncio.wait_for(service.ask(asked[0]), 10))  # a new loop: a new batch
+    assert answers.answered and batches == [5, 1, 1]
+    assert _count(service, "newsbot_questions_total", frontend="http", outcome="answered") == 6
+    assert _count(service, "newsbot_questions_in_flight") == 0
+
+
 def test_a_quick_engine_answers_on_the_loop_and_a_slow_one_in_the_answer_thread(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
