@@ -235,10 +235,10 @@ def correct(
     """The index term (and its word) a misspelled word stands for, or None to keep it.
 
     Never for common English words or short words: "pizza" missing from the sources is a
-    finding, not a typo. Among the near terms the one that fits the question's other words
-    wins (see :func:`context_fit`: "deutsche borse" → "boerse", not "boss"), then the fewest
-    edits, then the fewest letters added or dropped rather than changed (a doubled or missing
-    letter is the likelier slip: "stamm" → "stam", not "stamp"), then the term in more passages.
+    finding, not a typo. Among the terms fewest edits away the one that fits the question's
+    other words wins (see :func:`context_fit`: "deutsche borse" → "boerse", not "boss"), then
+    the fewest letters added or dropped rather than changed (a doubled or missing letter is the
+    likelier slip: "stamm" → "stam", not "stamp"), then the term in more passages.
     """
     word = surface.casefold()
     if len(word) < 5 or not word.isalpha() or zipf(word) >= settings.common_zipf:
@@ -250,15 +250,17 @@ def correct(
         return None
     from rapidfuzz.distance import Indel
 
+    fewest = found[0][1]  # nearest first: only the terms fewest edits away compete
+    found = [(choice, distance) for choice, distance in found if distance == fewest]
     ids = [cast(int, backend.term_id(choice)) for choice, _ in found]
     frequency = backend.document_frequency(np.array(ids))
-    fit = context_fit(ids, context, backend)
+    fit = context_fit(ids, context, backend) if len(found) > 1 else np.zeros(1)
     best_fit = float(fit.max(initial=0.0))
 
-    def rank(i: int) -> tuple[bool, int, int, int, str]:
+    def rank(i: int) -> tuple[bool, int, int, str]:
         fits = best_fit > 0 and fit[i] >= settings.context_tier * best_fit
-        choice, distance = found[i]
-        return (not fits, distance, Indel.distance(term, choice), -int(frequency[i]), choice)
+        choice = found[i][0]
+        return (not fits, Indel.distance(term, choice), -int(frequency[i]), choice)
 
     choice = found[min(range(len(found)), key=rank)][0]
     return choice, surface_form(choice, backend) or choice
@@ -269,7 +271,8 @@ def context_fit(
 ) -> np.ndarray:
     """How well each candidate term fits the question's other words: the most idf of them that
     one passage holding the candidate also holds (0 without context). Read from the forward
-    vectors of the candidate's best passages, so it costs a search per candidate, only for a typo.
+    vectors of the candidate's best passages, so it costs a search per candidate, only for a
+    typo with several equally near terms.
     """
     fit = np.zeros(len(candidates))
     others = np.array(sorted(set(context)), dtype=np.int64)
@@ -280,10 +283,12 @@ def context_fit(
     for k, candidate in enumerate(candidates):
         passages, _ = backend.search({**nudge, candidate: 1.0}, CONTEXT_PASSAGES, {})
         indptr, ids, _ = backend.forward(passages)
-        for row in range(len(passages)):
-            terms = ids[indptr[row] : indptr[row + 1]]
-            if candidate in terms:
-                fit[k] = max(fit[k], float(idf[np.isin(others, terms)].sum()))
+        row = np.repeat(np.arange(len(passages)), np.diff(indptr))
+        where = np.minimum(np.searchsorted(others, ids), len(others) - 1)
+        other = others[where] == ids  # each row holds a term once
+        held = np.bincount(row[other], weights=idf[where[other]], minlength=len(passages))
+        holds = np.bincount(row[ids == candidate], minlength=len(passages)) > 0
+        fit[k] = float(held[holds].max(initial=0.0))
     return fit
 
 
