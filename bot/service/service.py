@@ -46,6 +46,7 @@ DEFAULT_CACHE_SIZE = 1024
 # thread costs (~0.2 ms), and a large index (several ms an answer) still goes to the thread.
 INLINE_SECONDS = 0.002
 _SMOOTHING = 0.1  # weight of the latest answer in the running estimate of the engine's time
+BATCH_SECONDS = 0.005  # how long one callback may answer queued questions before yielding
 
 _CacheKey = tuple[str, int, int, str | None]
 
@@ -313,10 +314,13 @@ class Service:
         return future
 
     def _answer_batch(self, batch: list[_Queued]) -> None:
-        """Answer (count and log) every queued request, even one whose asker has gone."""
+        """Answer (count and log) every queued request, even one whose asker has gone; after
+        ``BATCH_SECONDS`` the rest waits for the next callback, so the loop is never held long
+        (a cold engine's first answers take longer than its estimate says)."""
         if self._batch is batch:
             self._batch = []
-        for request, began, future in batch:
+        deadline = time.perf_counter() + BATCH_SECONDS
+        for n, (request, began, future) in enumerate(batch, 1):
             try:
                 result = self._answer(request, began)
             except Exception as exc:
@@ -325,6 +329,9 @@ class Service:
             else:
                 if not future.cancelled():
                     future.set_result(result)
+            if n < len(batch) and time.perf_counter() > deadline:
+                asyncio.get_running_loop().call_soon(self._answer_batch, batch[n:])
+                return
 
     def _key(self, request: Request) -> _CacheKey:
         """The cache key of a request, its question and numbers checked against its limits."""

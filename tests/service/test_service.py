@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.answer import Answer
 from bot.errors import BadInput, QuestionTooLong
+from bot.service import service as service_module
 from bot.service.limits import Limits
 from bot.service.service import INLINE_SECONDS, Request, Service, ServiceUnavailable
 from bot.service.settings import Settings
@@ -141,6 +143,7 @@ def test_questions_arriving_together_are_answered_back_to_back_in_one_callback(
         real(batch)
 
     monkeypatch.setattr(service, "_answer_batch", counting)
+    monkeypatch.setattr(service_module, "BATCH_SECONDS", 60.0)  # time for all in one callback
     service.engine_seconds = 0.0  # a quick engine: answered on the loop
     asked = [Request(f"{QUESTION} {n}", frontend="http", k=2) for n in range(5)]
 
@@ -156,6 +159,29 @@ def test_questions_arriving_together_are_answered_back_to_back_in_one_callback(
     assert answers.answered and batches == [5, 1, 1]
     assert _count(service, "newsbot_questions_total", frontend="http", outcome="answered") == 6
     assert _count(service, "newsbot_questions_in_flight") == 0
+
+
+def test_a_long_batch_yields_the_loop_between_answers(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    real = service._answer_batch
+
+    def counting(batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        real(batch)
+
+    monkeypatch.setattr(service, "_answer_batch", counting)
+    monkeypatch.setattr(service_module, "BATCH_SECONDS", 0.0)  # every answer overruns it
+    service.engine_seconds = 0.0
+    asked = [Request(f"{QUESTION} {n}", frontend="http", k=2) for n in range(3)]
+
+    async def scenario() -> list[Answer]:
+        return await asyncio.gather(*(service.ask(r) for r in asked))
+
+    answers = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert [a.question for a in answers] == [r.question for r in asked]
+    assert batches == [3, 2, 1]  # one answer per callback, the rest queued behind
 
 
 def test_a_quick_engine_answers_on_the_loop_and_a_slow_one_in_the_answer_thread(
