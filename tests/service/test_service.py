@@ -132,19 +132,25 @@ def test_without_a_settings_file_the_cli_leaves_no_log(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "sources"]
 
 
-def test_questions_arriving_together_are_answered_back_to_back_in_one_callback(
-    service: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    batches: list[int] = []
+@pytest.fixture
+def batches(service: Service, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch the service answers on the loop, in order (a quick engine)."""
+    sizes: list[int] = []
     real = service._answer_batch
 
     def counting(batch):  # type: ignore[no-untyped-def]
-        batches.append(len(batch))
+        sizes.append(len(batch))
         real(batch)
 
     monkeypatch.setattr(service, "_answer_batch", counting)
-    monkeypatch.setattr(service_module, "BATCH_SECONDS", 60.0)  # time for all in one callback
     service.engine_seconds = 0.0  # a quick engine: answered on the loop
+    return sizes
+
+
+def test_questions_arriving_together_are_answered_back_to_back_in_one_callback(
+    service: Service, batches: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "BATCH_SECONDS", 60.0)  # time for all in one callback
     asked = [Request(f"{QUESTION} {n}", frontend="http", k=2) for n in range(5)]
 
     async def scenario() -> list[object]:
@@ -162,18 +168,9 @@ def test_questions_arriving_together_are_answered_back_to_back_in_one_callback(
 
 
 def test_a_long_batch_yields_the_loop_between_answers(
-    service: Service, monkeypatch: pytest.MonkeyPatch
+    service: Service, batches: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batches: list[int] = []
-    real = service._answer_batch
-
-    def counting(batch):  # type: ignore[no-untyped-def]
-        batches.append(len(batch))
-        real(batch)
-
-    monkeypatch.setattr(service, "_answer_batch", counting)
     monkeypatch.setattr(service_module, "BATCH_SECONDS", 0.0)  # every answer overruns it
-    service.engine_seconds = 0.0
     asked = [Request(f"{QUESTION} {n}", frontend="http", k=2) for n in range(3)]
 
     async def scenario() -> list[Answer]:
