@@ -52,7 +52,8 @@ class Quote:
     span: Span
     highlights: tuple[Span, ...] = ()
     best: tuple[Span, ...] = ()
-    also_reported_by: tuple[SourceMeta, ...] = ()
+    also_reported_by: tuple[SourceMeta, ...] = ()  # the first few other sources, named
+    also_reported_more: int = 0  # how many more other sources also report it, unnamed
 
     def to_json(self) -> dict[str, Any]:
         """JSON form, as ``ask --json`` and the HTTP API print it."""
@@ -68,6 +69,7 @@ class Quote:
             "best_spans": [list(s) for s in self.best],
             "highlights": [list(s) for s in self.highlights],
             "also_reported_by": [m.to_dict() for m in self.also_reported_by],
+            "also_reported_more": self.also_reported_more,
             "attribution": attribution(self.source),
         }
 
@@ -101,7 +103,7 @@ class Answer:
         """How many distinct sources the quotes (and the "also reported by" notes) come from."""
         ids = {q.source.id for q in self.quotes}
         ids.update(m.id for q in self.quotes for m in q.also_reported_by)
-        return len(ids)
+        return len(ids) + sum(q.also_reported_more for q in self.quotes)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of ``ask --json`` / ``GET /api/ask``."""

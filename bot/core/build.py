@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from bot.core.bm25 import BM25Params
+from bot.core.extras import ExtraArray
 from bot.core.generation import (
     current_index,
     finish_generation,
@@ -35,7 +36,7 @@ from bot.core.generation import (
     rebuild_lock,
     write_extras,
 )
-from bot.core.index import ARRAYS, ExtraArray, Index, load_index
+from bot.core.index import ARRAYS, Index, load_index
 from bot.core.manifest import (
     FILES,
     INDEX_FORMAT,

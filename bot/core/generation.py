@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.core.index import ARRAYS, ExtraArray, PassageStore, load_index
+from bot.core.extras import ExtraArray, PassageStore
+from bot.core.index import ARRAYS, load_index
 from bot.core.manifest import MANIFEST, IndexUnavailable, file_digest
 from bot.core.previous import previous_passages
 

@@ -18,12 +18,13 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, overload
+from typing import Any, overload
 
 import numpy as np
 
 from bot.core import bm25
 from bot.core.bm25 import BM25Params, Forward, Postings
+from bot.core.extras import EXTRA
 from bot.core.index_checks import ARRAYS, check_ids, check_structure
 from bot.core.lru import LruMap
 from bot.core.manifest import (
@@ -45,7 +46,6 @@ __all__ = ["ARRAYS", "Index", "IndexCorrupt", "IndexMissing", "IndexUnavailable"
 BLOBS = ("texts.bin", "sources.jsonl", "terms.bin")
 SOURCE_CACHE = 100_000  # decoded source metadata kept, most recently shown first
 DEEP_CHECK_BYTES = 1 << 20  # indexes up to this size are digest-checked at every load
-EXTRA = "extra-"  # optional per-passage arrays another stage adds to a build (``ExtraArray``)
 
 
 class SourceTable(Sequence[SourceMeta]):
@@ -221,42 +221,6 @@ class Index:
             "sources.jsonl": len(self.sources._blob),
             "terms.bin": len(self.vocabulary._blob),
         }
-
-
-class PassageStore(Protocol):
-    """What an extra array reads of the index it replaces: an :class:`Index`, or the texts and
-    extras of one an older format wrote (:class:`bot.core.previous.PreviousPassages`)."""
-
-    @property
-    def generation(self) -> Path:
-        """The folder it was read from."""
-        ...
-
-    @property
-    def size(self) -> int:
-        """How many passages it holds."""
-        ...
-
-    def text(self, passage: int) -> str:
-        """The verbatim text of a passage."""
-        ...
-
-    def extra(self, name: str, dtype: str) -> np.ndarray | None:
-        """An extra array of ``dtype``, or None when it has none."""
-        ...
-
-
-class ExtraArray(Protocol):
-    """An array a later stage keeps per passage in the build (e.g. passage vectors)."""
-
-    name: str  # the file is ``{name}.npy``; starts with EXTRA
-    what: str  # for the rebuild's reason: "passage vectors"
-    required: bool  # an index without it is stale; else it is only kept up to date
-
-    def compute(self, texts: Sequence[str], current: PassageStore | None) -> np.ndarray | None:
-        """The 1-D array for these passage texts (``current``: the index being replaced), or
-        None to leave it out (an optional extra the current index does not have)."""
-        ...
 
 
 def _arrays_of(index: Index) -> dict[str, np.ndarray]:

@@ -153,3 +153,17 @@ def test_engine_works_on_any_corpus(tmp_path: Path) -> None:
     engine = Engine.open(write_corpus(tmp_path / "s"), tmp_path / "i")
     answer = engine.ask("How long does pizza dough ferment in Naples?")
     assert answer.answered and answer.quotes[0].source.outlet == "Kitchen Weekly"
+
+
+def test_also_reported_by_names_a_few_sources_and_counts_the_rest(tmp_path) -> None:
+    from tests.helpers import write_corpus
+
+    copy = "Heavy snow closed the mountain pass on Sunday, stranding two hundred drivers.\n"
+    articles = {f"wire{n}.md": f"---\ntitle: Wire {n}\n---\n\n{copy}" for n in range(9)}
+    engine = Engine.open(write_corpus(tmp_path / "src", articles), tmp_path / "index")
+    answer = engine.ask("Why was the mountain pass closed?", k=1)
+    (first,) = answer.quotes
+    named = engine.tuning.diversify.also_named
+    assert len(first.also_reported_by) == named and first.also_reported_more == 8 - named
+    assert answer.agreeing_sources == 9
+    assert first.to_json()["also_reported_more"] == 8 - named

@@ -249,6 +249,10 @@ def test_also_reported_by_is_named() -> None:
     q = quote("The talks ended.")
     q = Quote(**{**q.__dict__, "also_reported_by": (meta(7, outlet="Caixin"), meta(8))})
     assert "Also reported by: Caixin, s8" in (answer_embed(answer([q])).description or "")
+    q = Quote(**{**q.__dict__, "also_reported_more": 4})
+    assert "Also reported by: Caixin, s8 and 4 more" in (
+        answer_embed(answer([q])).description or ""
+    )
 
 
 def test_no_answer_embed() -> None:

@@ -21,6 +21,7 @@ class DiversifySettings:
     duplicate_similarity: float = 0.5  # cosine above which a passage repeats one already chosen
     paragraph_similarity: float = 0.7  # … when both are paragraphs of the same kind in one source
     agreement_similarity: float = 0.2  # cosine above which another source "also reports" a quote
+    also_named: int = 5  # "also reported by" names this many sources; the others are counted
 
 
 @dataclass

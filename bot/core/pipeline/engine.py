@@ -20,7 +20,8 @@ from bot.core import bm25
 from bot.core.answer import NOT_FOUND, Answer
 from bot.core.backend import IndexBackend
 from bot.core.build import ensure_index
-from bot.core.index import ExtraArray, Index
+from bot.core.extras import ExtraArray
+from bot.core.index import Index
 from bot.core.pipeline.answerability import AnswerabilitySettings, Verdict, judge
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import Evidence, concept_weights, gather, similarities
@@ -169,7 +170,10 @@ class Engine:
         note_agreement(page, others, sources, similarity, settings)
         diversified = time.perf_counter()
         quotes = tuple(
-            quote(c.row, float(scores[c.row]), evidence, asked, backend, c.also) for c in page
+            quote(
+                c.row, float(scores[c.row]), evidence, asked, backend, c.also, settings.also_named
+            )
+            for c in page
         )
         done = time.perf_counter()
         timings["diversify_ms"] = (diversified - judged) * 1000

@@ -15,10 +15,13 @@ def quote(
     question: Question,
     backend: Retrieval,
     also: list[int],
+    named: int,
 ) -> Quote:
-    """One quote: the passage's text, where it lies in its source, what to mark in it."""
+    """One quote: the passage's text, where it lies in its source, what to mark in it; of the
+    other sources also reporting it (rows ``also``) the first ``named`` are named, the rest
+    counted."""
     passage = int(evidence.passages[row])
-    also_reported_by = tuple(backend.source(int(evidence.passages[r])) for r in also)
+    also_reported_by = tuple(backend.source(int(evidence.passages[r])) for r in also[:named])
     own = evidence, row
     if evidence.tokens[row] is None:  # not read sentence by sentence yet: read it now
         own = gather(question, evidence.passages[row : row + 1], evidence.weights, backend), 0
@@ -39,4 +42,5 @@ def quote(
         ),
         best=(best,) if best else (),
         also_reported_by=also_reported_by,
+        also_reported_more=max(0, len(also) - named),
     )

@@ -19,7 +19,8 @@ from typing import Protocol
 import numpy as np
 
 from bot.core.embedding import DIM, Embedder, locate_model_files, model_installed
-from bot.core.index import EXTRA, Index, PassageStore
+from bot.core.extras import EXTRA, PassageStore
+from bot.core.index import Index
 from bot.core.lru import LruMap
 from bot.core.manifest import corrupt
 from bot.core.pipeline.retrieve import Candidates

@@ -37,7 +37,8 @@ def _attribution(quote: Quote) -> str:
 def _also(quote: Quote) -> str | None:
     if not quote.also_reported_by:
         return None
-    return "Also reported by: " + "; ".join(_short(m) for m in quote.also_reported_by)
+    more = f" and {quote.also_reported_more} more" if quote.also_reported_more else ""
+    return "Also reported by: " + "; ".join(_short(m) for m in quote.also_reported_by) + more
 
 
 def _footer(answer: Answer) -> str:

@@ -107,6 +107,7 @@ def answer_embed(answer: Answer) -> discord.Embed:
         lines = ["", source_line(quote.source, meta_limit)]
         if quote.also_reported_by:
             names = ", ".join(str(m.outlet or m.title or m.id) for m in quote.also_reported_by)
+            names += f" and {quote.also_reported_more} more" if quote.also_reported_more else ""
             lines.append("Also reported by: " + fit_text(names, max(40, meta_limit // 2)))
         fixed.append(f"**{number}.** ")
         fixed.append("\n".join(lines))

@@ -102,3 +102,16 @@ def test_piped_output_does_not_import_rich(index: list[str]) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert "17,000" in result.stdout and result.stderr.strip().endswith("no rich")
+
+
+def test_also_reported_by_names_five_sources_and_counts_the_rest(tmp_path) -> None:
+    from tests.helpers import write_corpus
+
+    copy = "Heavy snow closed the mountain pass on Sunday, stranding two hundred drivers.\n"
+    articles = {f"wire{n}.md": f"---\ntitle: Wire {n}\n---\n\n{copy}" for n in range(9)}
+    sources = write_corpus(tmp_path / "src", articles)
+    opts = ["--sources", str(sources), "--index", str(tmp_path / "index")]
+    result = run_cli(*opts, "ask", "-k", "1", "Why was the mountain pass closed?")
+    assert result.returncode == 0, result.stderr
+    (line,) = [x for x in result.stdout.splitlines() if "Also reported by" in x]
+    assert line.count("Wire") == 5 and line.endswith(" and 3 more")
