@@ -59,10 +59,13 @@ def cores() -> int:
 def start_server(
     folder: Path, sources: Path, port: int, workers: int, log_level: str
 ) -> subprocess.Popen[bytes]:
-    """``python -m bot serve --workers W`` with a private index and question log."""
+    """``python -m bot serve --workers W`` with a private index and question log, lexical (the
+    in-process ceiling is the lexical engine; with the semantic stage installed ``serve`` would
+    encode every new question, ~10 ms of CPU each: README, "Semantic stage")."""
     config = folder / "config.yaml"
     config.write_text(
-        f"log_level: {log_level}\nquestion_log:\n  path: {folder / 'questions.jsonl'}\n",
+        f'log_level: {log_level}\nsemantic: "off"\n'
+        f"question_log:\n  path: {folder / 'questions.jsonl'}\n",
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
