@@ -100,6 +100,12 @@ class Settings(_Section):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("semantic", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        """YAML reads a bare ``on`` / ``off`` as true / false: take them as the words meant."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
 
 class Environment(BaseSettings):
     """Every environment variable newsbot reads (the environment wins over ``.env``)."""

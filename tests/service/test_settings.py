@@ -39,6 +39,11 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
     assert settings.question_log.path == Path("logs/questions.jsonl")
 
 
+@pytest.mark.parametrize(("text", "mode"), [("on", "on"), ("off", "off"), ('"off"', "off")])
+def test_semantic_on_and_off_as_written_bare_in_yaml(tmp_path: Path, text: str, mode: str) -> None:
+    assert load(tmp_path, f"semantic: {text}\n").semantic == mode  # YAML's bare off is false
+
+
 def test_the_example_config_is_the_defaults() -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.yaml"
     assert load_settings(example) == Settings()
