@@ -11,7 +11,6 @@ rebuilds single-flight: a second one waits, then finds the index fresh.
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import functools
 import itertools
@@ -39,12 +38,12 @@ from bot.core.generation import (
 from bot.core.index import ARRAYS, Index, load_index
 from bot.core.manifest import (
     FILES,
-    INDEX_FORMAT,
     MANIFEST,
     IndexMissing,
     IndexOutdated,
     IndexUnavailable,
     changed_files,
+    new_manifest,
     read_files,
     read_manifest,
     settings_problem,
@@ -62,7 +61,6 @@ from bot.core.reading import (
 from bot.core.segments import segment_of
 from bot.core.source_files import Problem, SourcesError, scan_sources, source_base, source_files
 from bot.core.streams import STREAM_ARRAYS
-from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.core.vocabulary import encode_vocabulary
 from bot.core.writer import GenerationWriter
 
@@ -243,14 +241,7 @@ def _build(
             "passages": len(arrays["passage_source"]),
             "vocabulary": len(matrices.terms),
         }
-        manifest = {
-            "format": INDEX_FORMAT,
-            "tokenizer": TOKENIZER_VERSION,
-            "bm25": params.to_dict(),
-            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "counts": counts,
-            "skipped": [s for f in files.values() for s in f["skipped"]],
-        }
+        manifest = new_manifest(params, counts, [s for f in files.values() for s in f["skipped"]])
         finish_generation(index_dir, tmp, generation, manifest, arrays)
         del arrays, matrices  # the check below maps the files instead
     except BaseException:

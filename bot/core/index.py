@@ -71,6 +71,10 @@ class SourceTable(Sequence[SourceMeta]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
+        return self._item(i)
+
+    def _item(self, i: int) -> SourceMeta:
+        """Source ``i`` (in range), decoded once and then kept."""
         meta = self._cache.get(i)
         if meta is None:
             lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])

@@ -8,6 +8,7 @@ paths, no symlinks followed out), so a damaged or hostile manifest gives one cle
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -191,6 +192,18 @@ def read_member(index_dir: Path, *parts: str) -> bytes:
             return handle.read()
         except OSError as exc:
             raise corrupt(index_dir.joinpath(*parts), exc.strerror or str(exc)) from None
+
+
+def new_manifest(params: BM25Params, counts: dict[str, int], skipped: list[Any]) -> dict[str, Any]:
+    """The head every new generation's manifest starts with (a full build's or a delta's)."""
+    return {
+        "format": INDEX_FORMAT,
+        "tokenizer": TOKENIZER_VERSION,
+        "bm25": params.to_dict(),
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "counts": counts,
+        "skipped": skipped,
+    }
 
 
 def data_digest(data: bytes | memoryview | Any) -> str:

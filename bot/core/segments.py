@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
@@ -359,17 +359,8 @@ class _Sources(SourceTable):
     def __len__(self) -> int:
         return int(self._index._source_starts[-1])
 
-    @overload
-    def __getitem__(self, i: int) -> SourceMeta: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[SourceMeta]: ...
-    def __getitem__(self, i: int | slice) -> SourceMeta | list[SourceMeta]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _item(self, i: int) -> SourceMeta:
+        """Source ``i`` from the segment that holds it (each segment keeps its own cache)."""
         index = self._index
         run = int(np.searchsorted(index._source_starts, i, side="right")) - 1
         which, _, _, first, _ = (int(v) for v in index._runs[run])

@@ -13,7 +13,6 @@ caller merges: a full re-assembly, byte for byte a full rebuild.
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import json
 import shutil
 import time
@@ -28,10 +27,9 @@ from bot.core.bm25 import BM25Params, idf, zero_weights
 from bot.core.build import BuildReport, _add_files, _Previous
 from bot.core.generation import finish_generation, generation_name
 from bot.core.index import ARRAYS, Index, load_index, load_segment
-from bot.core.manifest import FILES, INDEX_FORMAT, changed_files, read_files
+from bot.core.manifest import FILES, changed_files, new_manifest, read_files
 from bot.core.segments import MIX, SegmentedIndex
 from bot.core.source_files import scan_sources, source_base
-from bot.core.tokenizer import TOKENIZER_VERSION
 from bot.core.vocabulary import Vocabulary, encode_vocabulary
 from bot.core.writer import GenerationWriter
 
@@ -129,13 +127,9 @@ def apply_delta(
             "vocabulary": len(mix["alphabetical"]),
         }
         own = {"sources": writer.sources, "passages": n_delta, "vocabulary": len(matrices.terms)}
+        skipped = [s for f in delta_files.values() for s in f["skipped"]]
         manifest: dict[str, Any] = {
-            "format": INDEX_FORMAT,
-            "tokenizer": TOKENIZER_VERSION,
-            "bm25": params.to_dict(),
-            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "counts": counts,
-            "skipped": [s for f in delta_files.values() for s in f["skipped"]],
+            **new_manifest(params, counts, skipped),
             "base": {k: base_manifest[k] for k in ("generation", "sizes", "digests", "counts")},
             "delta": {
                 "counts": own,
