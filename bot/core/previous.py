@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.manifest import MANIFEST, file_digest
+from bot.core.manifest import MANIFEST, data_digest, file_digest
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,14 @@ def previous_passages(index_dir: Path) -> PreviousPassages | None:
     if generation.parent != index_dir or generation.is_symlink() or not generation.is_dir():
         return None
     texts_path, offsets_path = generation / "texts.bin", generation / "text_offsets.npy"
-    if not (_verified(texts_path, digests) and _verified(offsets_path, digests)):
+    if texts_path.is_symlink() or not _verified(offsets_path, digests):
         return None
     try:
         offsets = np.load(offsets_path, allow_pickle=False)
-        texts = texts_path.read_bytes()
+        texts = texts_path.read_bytes()  # read once: digested in memory
     except (OSError, ValueError):
+        return None
+    if data_digest(texts) != digests.get(texts_path.name):
         return None
     well_formed = (
         offsets.ndim == 1
