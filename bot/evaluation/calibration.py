@@ -160,9 +160,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "min_semantic": min_semantic,
         "how": (
             "logistic regression fitted by python -m bot.evaluation.calibration on the "
-            "calibration sets only; each set weighs the same, answerable and unanswerable "
-            f"questions of a set weigh the same; L2 {L2}; threshold = best mean abstention "
-            f"accuracy over the sets answering at least {MIN_ANSWERED} of each set's answerable"
+            "calibration sets only; each set weighs the same, shared equally by its "
+            f"questions; L2 {L2}; threshold = best mean abstention accuracy over the sets "
+            f"answering at least {MIN_ANSWERED} of each set's answerable (else of what the "
+            "coverage gate lets through)"
         ),
         "fitted_on": per_set,
         "mean_abstention_accuracy": round(accuracy, 3),
