@@ -248,3 +248,29 @@ def test_workers_share_the_port_and_sigterm_stops_them_all(tmp_path: Path) -> No
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
+
+
+def test_an_accept_retry_on_the_closed_listener_is_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.frontends.http_api.command import _closed_listener_retry
+
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            retry = loop.call_later(1, loop._start_serving, None, None)  # type: ignore[attr-defined]
+            _closed_listener_retry(
+                loop,
+                {
+                    "message": "Exception in callback",
+                    "handle": retry,
+                    "exception": ValueError("Invalid file descriptor: -1"),
+                },
+            )
+            retry.cancel()
+            _closed_listener_retry(loop, {"message": "other", "exception": RuntimeError("x")})
+    finally:
+        loop.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "other" in errors[0].getMessage()  # only the unrelated one
+    assert any("accept retry" in r.getMessage() for r in caplog.records)

@@ -12,6 +12,7 @@ import asyncio
 import gc
 import logging
 import signal
+from typing import Any
 
 from bot.core.printable import PrintableLogs
 from bot.errors import BadInput, NewsbotError, exit_status
@@ -49,10 +50,23 @@ async def serve(
             await stop.wait()
             logger.info("shutting down: finishing requests in flight")
         finally:
+            loop.set_exception_handler(_closed_listener_retry)
             await runner.cleanup()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def _closed_listener_retry(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Once shutting down, a retry of ``accept`` asyncio scheduled after running out of file
+    descriptors (a flood of connections) may fire on the listening socket already closed
+    (``ValueError: Invalid file descriptor: -1`` in ``_start_serving``): nothing is lost, so it
+    is a debug line, not a traceback; anything else goes to the default handler."""
+    where = f"{context.get('message', '')} {context.get('handle', '')!r}"
+    if isinstance(context.get("exception"), ValueError) and "_start_serving" in where:
+        logger.debug("accept retry on the closed listening socket ignored")
+        return
+    loop.default_exception_handler(context)
 
 
 def _setup_logging(settings: Settings, worker: int | None) -> None:
