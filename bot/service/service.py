@@ -184,7 +184,7 @@ class Service:
         """
         sources, index = _paths(settings, sources, index)
         configured = settings.semantic if settings is not None else "auto"
-        tuning = tuning or Tuning(semantic=SemanticSettings(configured))
+        tuning = tuning or Tuning(semantic=SemanticSettings.chosen(configured))
         engine = Engine.open(sources, index, tuning, notify=notify)
         log = QuestionLog.from_settings(settings.question_log) if settings else None
         return cls(

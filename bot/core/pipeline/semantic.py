@@ -41,6 +41,17 @@ class SemanticSettings:
     max_tokens: int = 256  # wordpieces of a passage the model reads (sentence-transformers')
     dense: int = 0  # passages found by vector alone added to BM25's candidates
 
+    @classmethod
+    def chosen(
+        cls, configured: str = "auto", flag: str | None = None, *, one_shot: bool = False
+    ) -> SemanticSettings:
+        """The stage a run gets from the config's ``semantic`` and a command-line ``flag`` (which
+        wins). A one-shot command keeps vectors up to date when the extra is installed but ranks
+        with them only when asked (``on`` or a flag): the model costs a one-shot ``ask`` about
+        0.2 s (README); a long-running one (``serve``, ``run``) ranks whenever it is installed."""
+        rank = not one_shot or flag is not None or configured == "on"
+        return cls(flag or configured, rank=rank)
+
 
 class Encoder(Protocol):
     """Texts to unit vectors (the embedding model, or a stand-in in tests)."""

@@ -76,12 +76,9 @@ def _service(args: argparse.Namespace, log: bool = True) -> Iterator[Service]:
 
 
 def _tuning(args: argparse.Namespace, configured: str) -> Tuning:
-    """The CLI keeps an index's vectors up to date whenever the semantic extra is installed, but
-    ranks with them (and encodes a corpus from scratch) only when ``--semantic`` or the config's
-    ``semantic: on`` asks: the model costs a one-shot ``ask`` about 0.2 s (README)."""
+    """The CLI's tuning: the semantic stage as a one-shot command gets it (see ``chosen``)."""
     flag = getattr(args, "semantic", None)
-    rank = configured == "on" if flag is None else flag != "off"
-    return Tuning(semantic=SemanticSettings(flag or configured, rank=rank))
+    return Tuning(semantic=SemanticSettings.chosen(configured, flag, one_shot=True))
 
 
 def _print_answer(

@@ -178,6 +178,24 @@ def test_off_and_auto_without_the_model_mean_no_stage(monkeypatch: pytest.Monkey
         semantic_stage(SemanticSettings("sometimes"))
 
 
+@pytest.mark.parametrize(
+    ("configured", "flag", "one_shot", "expected"),
+    [
+        ("auto", None, False, ("auto", True)),  # serve/run: rank whenever installed
+        ("auto", None, True, ("auto", False)),  # one-shot: keep vectors, rank lexically
+        ("on", None, True, ("on", True)),
+        ("auto", "on", True, ("on", True)),  # the flag wins
+        ("on", "off", True, ("off", True)),
+        ("off", "auto", True, ("auto", True)),
+    ],
+)
+def test_chosen_mode_and_ranking(
+    configured: str, flag: str | None, one_shot: bool, expected: tuple[str, bool]
+) -> None:
+    got = SemanticSettings.chosen(configured, flag, one_shot=one_shot)
+    assert (got.mode, got.rank) == expected
+
+
 def test_missing_model_error_names_both_install_commands() -> None:
     with pytest.raises(SemanticUnavailable) as caught:
         locate_model_files("no_such_model_package")
