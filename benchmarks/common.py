@@ -259,7 +259,9 @@ def write_results(name: str, title: str, sections: Sequence[str]) -> Path:
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.md"
-    path.write_text(text, encoding="utf-8")
+    partial = path.with_suffix(".md.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)  # an interrupted run leaves the previous results whole
     print(f"(written to {path.relative_to(ROOT)})", file=sys.stderr)
     return path
 

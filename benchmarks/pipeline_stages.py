@@ -109,9 +109,8 @@ def main() -> None:
         "cold p95",
     ]
     table = markdown_table(headers, rows)
-    write_results(
-        "pipeline_stages", "Pipeline stages (ms per question)", [machine_description(), table]
-    )
+    name = "pipeline_stages-quick" if args.quick else "pipeline_stages"
+    write_results(name, "Pipeline stages (ms per question)", [machine_description(), table])
 
 
 if __name__ == "__main__":
