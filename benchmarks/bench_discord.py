@@ -101,6 +101,7 @@ async def benchmark(args: argparse.Namespace) -> int:
             sources=ROOT / "sources",
             index=folder / "index",
             log_level="WARNING",
+            semantic=args.semantic,
             discord=DiscordSettings(cooldown_seconds=0, guild_id=standin.guild_id),
             question_log=QuestionLogSettings(path=folder / "questions.jsonl"),
         )
@@ -168,6 +169,9 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=200, help="questions measured (200)")
     parser.add_argument("--concurrency", type=int, default=20, help="at a time (20)")
     parser.add_argument("--heartbeat-ms", type=int, default=100, help="gateway heartbeat (100)")
+    parser.add_argument(
+        "--semantic", choices=("auto", "on", "off"), default="auto", help="semantic stage (auto)"
+    )
     return asyncio.run(benchmark(parser.parse_args()))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -164,6 +165,8 @@ class Service:
         self._tracker: _InFlight | None = None
         self._batch: list[_Queued] = []  # requests waiting to be answered on the loop
         self._batch_loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[str] = []  # questions sent to the answer thread, not yet primed
+        self._waiting_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -186,6 +189,7 @@ class Service:
         configured = settings.semantic if settings is not None else "auto"
         tuning = tuning or Tuning(semantic=SemanticSettings.chosen(configured))
         engine = Engine.open(sources, index, tuning, notify=notify)
+        engine.warm()
         log = QuestionLog.from_settings(settings.question_log) if settings else None
         return cls(
             settings,
@@ -296,7 +300,20 @@ class Service:
                 return await self._in_batch(loop, request, began)
             if self._cheap(request):
                 return self._answer(request, began)
-            return await loop.run_in_executor(self.answers, self._answer, request, began)
+            with self._waiting_lock:
+                self._waiting.append(request.question)
+            return await loop.run_in_executor(self.answers, self._answer_queued, request, began)
+
+    def _answer_queued(self, request: Request, began: float) -> tuple[Engine, Answer]:
+        """:meth:`_answer` in the answer thread, with the questions queued since the last one
+        prepared together first (``Engine.prime``: one batch through the embedding model costs
+        far less than one question at a time)."""
+        with self._waiting_lock:
+            waiting, self._waiting = self._waiting, []
+        engine = self._engine
+        if engine is not None and len(waiting) > 1:
+            engine.prime(waiting)
+        return self._answer(request, began)
 
     def _in_batch(
         self, loop: asyncio.AbstractEventLoop, request: Request, began: float

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,8 +208,33 @@ def test_a_quick_engine_answers_on_the_loop_and_a_slow_one_in_the_answer_thread(
         assert service.engine_seconds < 1.0  # the estimate follows what the engine took
 
     asyncio.run(scenario())
-    assert hops == ["_answer", "_answer"]
+    assert hops == ["_answer_queued", "_answer_queued"]
     assert _count(service, "newsbot_answer_cache_total", result="hit") == 1
     assert _count(service, "newsbot_answer_cache_total", result="miss") == 3
     assert _count(service, "newsbot_questions_total", frontend="http", outcome="rejected") == 1
     service.close()
+
+
+def test_questions_queued_for_the_answer_thread_are_primed_in_one_batch(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    primed: list[list[str]] = []
+    engine = service.engine
+    monkeypatch.setattr(engine, "prime", lambda questions: primed.append(list(questions)))
+    service.inline_seconds = 0.0  # every engine answer goes to the answer thread
+    questions = [f"{QUESTION} ({n})" for n in range(4)]
+    expected = [engine.ask(q, 2).quotes for q in questions]
+    release = threading.Event()
+    service.answers.submit(release.wait, 10)  # the thread is busy while the questions queue
+
+    async def scenario() -> list[Answer]:
+        asked = [
+            asyncio.ensure_future(service.ask(Request(q, frontend="http", k=2))) for q in questions
+        ]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.wait_for(asyncio.gather(*asked), 10)
+
+    answers = asyncio.run(scenario())
+    assert primed == [questions]  # the first to run prepared all four, the rest found them ready
+    assert [a.quotes for a in answers] == expected

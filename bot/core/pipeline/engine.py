@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from bot.core.index import Index
 from bot.core.pipeline.answerability import AnswerabilitySettings, Verdict, judge
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import Evidence, concept_weights, gather, similarities
-from bot.core.pipeline.question import Question, QuestionSettings, understand
+from bot.core.pipeline.question import Question, QuestionSettings, collapsed, understand
 from bot.core.pipeline.quote import quote
 from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
@@ -139,6 +139,18 @@ class Engine:
         """An engine over a loaded index, with the semantic scorer when the settings rank by it."""
         stage = semantic_stage(tuning.semantic) if tuning.semantic.rank else None
         return cls(index, tuning=tuning, semantic=stage.scorer(index) if stage else None)
+
+    def warm(self) -> None:
+        """Load now what the first question would otherwise wait for (the embedding model, about
+        0.2 s): a long-running front end's first users should not queue behind it."""
+        if isinstance(self.semantic, VectorScorer):
+            self.semantic.encoder.encode(["warm up"])
+
+    def prime(self, questions: Sequence[str]) -> None:
+        """Prepare, in one batch, what questions about to be asked need from the embedding model
+        (a no-op without the semantic stage): the service primes the questions queued together."""
+        if isinstance(self.semantic, VectorScorer):
+            self.semantic.prime([collapsed(q) for q in questions])
 
     def sources(self) -> list[SourceMeta]:
         """The corpus, in index order."""

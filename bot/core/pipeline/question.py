@@ -127,13 +127,18 @@ def parse_question(question: str) -> tuple[str, list[str]]:
     return question, words
 
 
+def collapsed(question: str) -> str:
+    """The question with its whitespace collapsed: the text every stage reads."""
+    return " ".join(question.split())
+
+
 def _cleaned(question: str) -> str:
     """The question with its whitespace collapsed, or QuestionError when it is bad or empty."""
     controls = sorted(set(_CONTROLS.findall(question)))
     if controls:
         names = ", ".join(f"U+{ord(c):04X}" for c in controls[:3])
         raise QuestionError(f"the question contains control characters ({names}); remove them")
-    question = " ".join(question.split())
+    question = collapsed(question)
     if not question:
         raise QuestionError("the question is empty; ask something about the articles")
     return question

@@ -163,6 +163,18 @@ class VectorScorer:
                 self._questions[text] = vector
         return vector
 
+    def prime(self, texts: Sequence[str]) -> None:
+        """Encode the questions not yet remembered in one batch: a batch reads the model's weights
+        once for all of its questions (about a third of the CPU per question of one by one)."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if self._questions.get(t) is None))
+        if not missing:
+            return
+        vectors = self.encoder.encode(missing)
+        with self._lock:
+            for text, vector in zip(missing, vectors, strict=True):
+                self._questions[text] = vector
+
     def similarity(self, question: str, passages: np.ndarray) -> np.ndarray:
         """Cosine of the question to each passage id."""
         rows = self.vectors[np.asarray(passages, dtype=np.int64)].astype(np.float32)

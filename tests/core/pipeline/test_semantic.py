@@ -170,6 +170,34 @@ def test_the_scorer_ranks_by_cosine_and_searches_every_vector() -> None:
     assert len(scorer.nearest("bridge", 10)) == 3
 
 
+def test_priming_encodes_the_questions_not_yet_remembered_in_one_batch() -> None:
+    encoder = HashedWords()
+    scorer = VectorScorer(encoder, encoder.encode(["harbour froze"]).astype(np.float16))
+    known = scorer.question("harbour froze")
+    encoder.seen.clear()
+    scorer.prime(["council budget", "harbour froze", "bridge traffic", "council budget"])
+    assert encoder.seen == ["council budget", "bridge traffic"]  # one batch, nothing twice
+    assert np.array_equal(scorer.question("harbour froze"), known)
+    assert np.allclose(scorer.question("bridge traffic"), encoder.encode(["bridge traffic"])[0])
+    assert encoder.seen == ["council budget", "bridge traffic", "bridge traffic"]  # the check
+
+
+def test_the_engine_primes_questions_as_it_will_ask_them(tmp_path: Path) -> None:
+    encoder = HashedWords()
+    vectors = PassageVectors(encoder)
+    index = ensure_index(
+        write_corpus(tmp_path / "s", ARTICLES), tmp_path / "i", PARAMS, extras=(vectors,)
+    )
+    matrix = vectors.load(index)
+    assert matrix is not None
+    engine = Engine(index, semantic=VectorScorer(encoder, matrix))
+    encoder.seen.clear()
+    engine.prime(["  When did the   harbour freeze?", "Who met on Monday?"])
+    engine.ask("When did the harbour freeze?")
+    assert encoder.seen == ["When did the harbour freeze?", "Who met on Monday?"]
+    Engine(index).prime(["anything"])  # without the semantic stage: nothing to prepare
+
+
 def test_off_and_auto_without_the_model_mean_no_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     assert semantic_stage(SemanticSettings("off")) is None
     monkeypatch.setattr(semantic, "model_installed", lambda: False)
