@@ -34,7 +34,7 @@ def fixed_app(body_bytes: int) -> web.Application:
 def engine_app(sources: Path, index: Path) -> web.Application:
     """/api/ask answering ``q`` with ``Engine.ask`` (k=3) and the server's JSON of the answer."""
     from bot.core.pipeline.engine import Engine
-    from bot.frontends.http_api.server import answer_json
+    from bot.frontends.http_api.policy import answer_json
 
     engine = Engine.open(sources, index)
 

@@ -228,12 +228,12 @@ def in_process_ceiling(
     """Unique questions answered and serialised in a loop here, no HTTP: (req/s, CPU cores).
 
     Each is ``Engine.ask`` and the server's own serialisation of the answer
-    (:func:`~bot.frontends.http_api.server.answer_json`). Warmed up as long as a server run (the
+    (:func:`~bot.frontends.http_api.policy.answer_json`). Warmed up as long as a server run (the
     engine's caches fill as questions arrive), then the best of ``rounds`` rounds of 1,000 (the
     machine is shared and noisy).
     """
     from bot.core.pipeline.engine import Engine
-    from bot.frontends.http_api.server import answer_json
+    from bot.frontends.http_api.policy import answer_json
 
     engine = Engine.open(sources, index)
     unique = iter(_questions(questions, True))  # type: ignore[call-overload]

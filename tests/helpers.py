@@ -138,6 +138,18 @@ def service_settings(tmp_path: Path, **question_log: object) -> Settings:
     )
 
 
+def guarded_api_settings(tmp_path: Path, monkeypatch: Any, token: str) -> Settings:
+    """:func:`service_settings` for the HTTP API's connection-level tests: cwd in tmp_path, the
+    API token set, a fixed log salt, and a 0.5 s idle timeout (timeouts are quick to observe)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEWSBOT_API_TOKEN", token)
+    monkeypatch.setenv("NEWSBOT_LOG_SALT", "test-salt")
+    base = service_settings(tmp_path)
+    return base.model_copy(
+        update={"http": base.http.model_copy(update={"idle_timeout_seconds": 0.5})}
+    )
+
+
 @contextlib.asynccontextmanager
 async def serving(service: Service, settings: Settings, *checks: HealthCheck) -> AsyncIterator[str]:
     """Run the HTTP API for ``service`` on a free 127.0.0.1 port; yields its base URL."""

@@ -23,8 +23,9 @@ import aiohttp
 import pytest
 
 from bot.core.answer import Answer
-from bot.frontends.http_api import server
-from bot.frontends.http_api.server import answer_json, bound_address, start_http
+from bot.frontends.http_api import policy
+from bot.frontends.http_api.policy import answer_json
+from bot.frontends.http_api.server import bound_address, start_http
 from bot.service.limits import MAX_QUESTION_CHARS
 from bot.service.service import Service
 from bot.service.settings import Settings
@@ -172,7 +173,9 @@ def test_unexpected_errors_are_json_500_with_the_traceback_only_in_the_log(
     status, body, _ = run(scenario())
     assert status == 500
     assert body == {"error": "internal server error; the server log has the details", "status": 500}
-    logged = [r for r in caplog.records if r.name == "bot.frontends.http_api.server" and r.exc_info]
+    logged = [
+        r for r in caplog.records if r.name.startswith("bot.frontends.http_api") and r.exc_info
+    ]
     assert logged and "GET /api/ask" in logged[0].getMessage()
     assert (
         service.metrics.registry.value("newsbot_questions_total", frontend="http", outcome="error")
@@ -359,7 +362,7 @@ def test_a_cached_answer_goes_out_as_the_bytes_made_the_first_time(
         made.append(answer_json(answer))
         return made[-1]
 
-    monkeypatch.setattr(server, "answer_json", counted)
+    monkeypatch.setattr(policy, "answer_json", counted)
 
     async def scenario() -> list[bytes]:
         async with serving(service, settings) as url, aiohttp.ClientSession() as session:

@@ -19,18 +19,12 @@ import pytest
 
 from bot.service.service import Service
 from bot.service.settings import Settings
-from tests.helpers import ROOT, free_port, run_cli, service_settings, serving, write_corpus
+from tests.helpers import ROOT, free_port, guarded_api_settings, run_cli, serving, write_corpus
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NEWSBOT_API_TOKEN", "s3cret-token")
-    monkeypatch.setenv("NEWSBOT_LOG_SALT", "test-salt")
-    base = service_settings(tmp_path)
-    return base.model_copy(
-        update={"http": base.http.model_copy(update={"idle_timeout_seconds": 0.5})}
-    )
+    return guarded_api_settings(tmp_path, monkeypatch, "s3cret-token")
 
 
 @pytest.fixture

@@ -3,11 +3,12 @@
 aiohttp answers requests its parser rejects (an over-long URL or header, a bad method or
 Content-Length) from its ``RequestHandler.handle_error``, before any middleware runs, as plain
 text and with an ERROR traceback. :class:`_Connection` answers them with the API's JSON error
-and one WARNING line. :class:`_Server` caps open connections: at the cap the oldest connection
+and one WARNING line. :class:`GuardedServer` caps open connections: at the cap the oldest connection
 with no request in progress (one still sending its headers, or idle between requests) is closed
 to make room, so clients that open connections and never finish a request cannot lock others
-out. Exhausted resources (``socket.accept()`` failing for want of file descriptors) are logged
-once per interval, not once per attempt.
+out; it counts the lean connections of :mod:`.fast` too, which start every connection when the
+runner is given one. Exhausted resources (``socket.accept()`` failing for want of file
+descriptors) are logged once per interval, not once per attempt.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import logging
 import os
 import resource
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 10.0  # seconds a connection may take to send a request's headers, or sit idle
 NOTICE_INTERVAL = 60.0  # seconds between log lines about the same exhausted resource
+DEFAULT_LINE_LIMIT = 8190  # aiohttp's default max_line_size and max_field_size
 FD_RESERVE = 32  # descriptors kept free for the log, rebuilds and the process itself
 
 _REASONS: dict[type[Exception], str] = {
@@ -100,26 +103,52 @@ class _Connection(RequestHandler):
         return _error_body(status, reason)
 
 
-class _Server(web.Server):
-    """aiohttp's server with JSON protocol errors and a cap on open connections."""
+class Connection(Protocol):
+    """What the cap and shutdown need of a connection: aiohttp's handler or a lean one."""
+
+    in_request: bool
+
+    def force_close(self) -> None: ...
+
+
+class GuardedServer(web.Server):
+    """aiohttp's server with JSON protocol errors and a cap on open connections.
+
+    With ``fast`` set, each accepted connection starts with the protocol it makes, which hands
+    the connection to :meth:`handler` (aiohttp's) for whatever it does not answer itself.
+    """
 
     cap: int
     notices: Notices
+    idle_timeout: float
+    line_limit: int  # aiohttp's limits on the request line and a header line, in bytes
+    field_limit: int
+    fast: Callable[[GuardedServer], asyncio.Protocol] | None
 
     def __call__(self) -> RequestHandler:
+        if self.fast is not None:
+            return self.fast(self)  # type: ignore[return-value]  # asyncio needs a Protocol
+        return self.handler()
+
+    def handler(self) -> RequestHandler:
+        """aiohttp's connection handler, answering protocol errors with JSON."""
         return _Connection(self, loop=self._loop, **self._kwargs)
 
-    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-        super().connection_made(handler, transport)
+    def connection_made(self, handler: Connection, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(handler, transport)  # type: ignore[arg-type]
         if len(self.connections) > self.cap:
             self.close_idle(1, keep=handler)
             self.notices.warn(
                 "cap", f"HTTP connection limit reached ({self.cap}): closing idle connections"
             )
 
-    def close_idle(self, count: int, keep: RequestHandler | None = None) -> None:
+    def connection_lost(self, handler: Connection, exc: BaseException | None = None) -> None:  # type: ignore[override]
+        super().connection_lost(handler, exc)  # type: ignore[arg-type]
+
+    def close_idle(self, count: int, keep: Connection | None = None) -> None:
         """Close the ``count`` oldest connections that have no request in progress."""
-        for old in self.connections:
+        connections: list[Connection] = list(self._connections)  # type: ignore[arg-type]
+        for old in connections:
             if count <= 0:
                 return
             if old is not keep and not getattr(old, "in_request", False):
@@ -141,25 +170,39 @@ async def mark_busy(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 class GuardedRunner(web.AppRunner):
-    """An AppRunner whose server is a :class:`_Server` (JSON protocol errors, connection cap)."""
+    """An AppRunner whose server is a :class:`GuardedServer` (JSON protocol errors, a connection
+    cap, and the lean protocol ``fast`` in front of aiohttp's when given)."""
 
-    def __init__(self, app: web.Application, *, cap: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        cap: int | None = None,
+        fast: Callable[[GuardedServer], asyncio.Protocol] | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("keepalive_timeout", IDLE_TIMEOUT)
         super().__init__(app, **kwargs)
         self.cap = cap or connection_cap()
-        self.guarded: _Server | None = None
+        self.fast = fast
+        self.idle_timeout = float(kwargs["keepalive_timeout"])
+        self.line_limit = int(kwargs.get("max_line_size", DEFAULT_LINE_LIMIT))
+        self.field_limit = int(kwargs.get("max_field_size", DEFAULT_LINE_LIMIT))
+        self.guarded: GuardedServer | None = None
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        server.__class__ = _Server  # same state, our connection handler and cap
-        guarded: _Server = server  # type: ignore[assignment]
+        server.__class__ = GuardedServer  # same state, our connection handler and cap
+        guarded: GuardedServer = server  # type: ignore[assignment]
         guarded.cap, guarded.notices = self.cap, Notices()
+        guarded.idle_timeout, guarded.fast = self.idle_timeout, self.fast
+        guarded.line_limit, guarded.field_limit = self.line_limit, self.field_limit
         self.guarded = guarded
         _on_accept_errors(asyncio.get_running_loop(), guarded)
         return server
 
 
-def _on_accept_errors(loop: asyncio.AbstractEventLoop, server: _Server) -> None:
+def _on_accept_errors(loop: asyncio.AbstractEventLoop, server: GuardedServer) -> None:
     """When ``accept()`` runs out of file descriptors: free some and say so once per interval.
 
     asyncio retries the accept a second later and, by default, logs a traceback every time.

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
-import json
 import logging
 import os
 import time
@@ -18,14 +16,27 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.log import access_logger
+from aiohttp.web_log import AccessLogger
 
-from bot.core.answer import Answer
-from bot.core.lru import LruMap
-from bot.errors import BadInput, NewsbotError, QuestionTooLong, StartError, Unavailable
+from bot.errors import NewsbotError, StartError
+from bot.frontends.http_api.fast import FastConnection, FastRoute
+from bot.frontends.http_api.policy import (
+    ASK_ROUTE,
+    INTERNAL_ERROR,
+    AnswerBodies,
+    RequestMetrics,
+    ask_request,
+    dumps,
+    error_json,
+    error_refusal,
+    needs_token,
+    token_refusal,
+)
 from bot.frontends.http_api.protocol import GuardedRunner, mark_busy
-from bot.service.limits import DEFAULT_K, Limits
+from bot.service.limits import Limits
 from bot.service.metrics import CONTENT_TYPE
-from bot.service.service import DEFAULT_CACHE_SIZE, Request, Service
+from bot.service.service import Service
 from bot.service.settings import Settings, secret
 
 logger = logging.getLogger(__name__)
@@ -37,39 +48,14 @@ TOKEN_ENV = "NEWSBOT_API_TOKEN"
 MAX_URL_BYTES = 65_536  # long enough that an over-long q gets a JSON 413, not a parser error
 SHUTDOWN_TIMEOUT = 10.0  # seconds requests in flight get to finish on shutdown
 ACCESS_LOG_FORMAT = '"%r" %s %b %Tfs'  # no client address: the question log hashes it instead
-ENDPOINTS = ("/api/ask", "/api/sources", "/healthz", "/metrics")
+ENDPOINTS = (ASK_ROUTE, "/api/sources", "/healthz", "/metrics")
 
 SERVICE = web.AppKey("service", Service)
 LIMITS = web.AppKey("limits", Limits)
 CHECKS = web.AppKey("health_checks", tuple)
 TOKEN = web.AppKey("api_token", object)
-
-_dumps = functools.partial(json.dumps, ensure_ascii=False)
-
-
-def answer_json(answer: Answer) -> bytes:
-    """The body of ``GET /api/ask``: the answer's JSON as ``ask --json`` prints it, UTF-8."""
-    return _dumps(answer.to_json()).encode("utf-8")
-
-
-class AnswerBodies:
-    """The JSON bytes of recent answers, made once per answer: a cached answer goes out as is."""
-
-    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
-        # Keyed by identity; each entry holds its answer, so the id cannot be reused meanwhile.
-        self._bodies: LruMap[int, tuple[Answer, bytes]] = LruMap(size)
-
-    def of(self, answer: Answer) -> bytes:
-        """The body for ``answer``."""
-        found = self._bodies.get(id(answer))
-        if found is not None and found[0] is answer:
-            return found[1]
-        body = answer_json(answer)
-        self._bodies[id(answer)] = (answer, body)
-        return body
-
-
 BODIES = web.AppKey("answer_bodies", AnswerBodies)
+METRICS = web.AppKey("request_metrics", RequestMetrics)
 
 
 class HttpStartError(StartError):
@@ -80,45 +66,31 @@ def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     """The JSON error body every failure uses."""
-    return web.json_response(
-        {"error": message, "status": status}, status=status, headers=headers, dumps=_dumps
+    return web.Response(
+        body=error_json(status, message),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
     )
 
 
 async def handle_ask(request: web.Request) -> web.Response:
-    """``GET /api/ask?q=…&k=…&offset=…``: the answer as ``ask --json`` prints it."""
-    limits = request.app[LIMITS]
-    questions = request.query.getall("q", [])
-    if not questions:
-        raise BadInput("missing query parameter q (the question): /api/ask?q=...")
-    if len(questions) > 1:
-        raise BadInput("give the question (q) only once")
-    answer = await request.app[SERVICE].ask(
-        Request(
-            questions[0],
-            frontend="http",
-            k=limits.k(_one(request, "k", min(DEFAULT_K, limits.max_k))),
-            user_id=request.remote,
-            offset=limits.offset(_one(request, "offset", 0)),
-            limits=limits,
-        )
-    )
-    body = request.app[BODIES].of(answer)
+    """``GET /api/ask?q=…&k=…&offset=…``: the answer as ``ask --json`` prints it.
+
+    The lean protocol of :mod:`.fast` answers plain requests to this route before aiohttp
+    sees them; this handler answers the others (HTTP/1.0, HEAD, a request with a body).
+    """
+    app = request.app
+    answer = await app[SERVICE].ask(ask_request(request.query, request.remote, app[LIMITS]))
+    body = app[BODIES].of(answer)
     return web.Response(body=body, content_type="application/json", charset="utf-8")
-
-
-def _one(request: web.Request, name: str, default: int) -> int | str:
-    """A query parameter given at most once (its raw text, checked by the limits)."""
-    raw = request.query.getall(name, [])
-    if len(raw) > 1:
-        raise BadInput(f"give {name} only once")
-    return raw[0] if raw else default
 
 
 async def handle_sources(request: web.Request) -> web.Response:
     """``GET /api/sources``: the metadata of every article in the index."""
     sources = request.app[SERVICE].sources()
-    return web.json_response([m.to_dict() for m in sources], dumps=_dumps)
+    return web.json_response([m.to_dict() for m in sources], dumps=dumps)
 
 
 async def handle_health(request: web.Request) -> web.Response:
@@ -155,30 +127,14 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def _middlewares(service: Service) -> list[Any]:
+def _middlewares() -> list[Any]:
     """Request metrics (outermost), errors → JSON, then the bearer-token check."""
-    requests = service.metrics.registry.counter(
-        "newsbot_http_requests_total", "HTTP requests by route and status.", ("route", "status")
-    )
-    seconds = service.metrics.registry.histogram(
-        "newsbot_http_request_duration_seconds", "HTTP request handling time.", ("route",)
-    )
-
-    children: dict[tuple[str, int], tuple[Any, Any]] = {}  # labels() once per route and status
 
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         began = time.perf_counter()
         response = await handler(request)
-        route, status = _route(request), response.status
-        counted = children.get((route, status))
-        if counted is None:
-            counted = children[route, status] = (
-                requests.labels(route, str(status)),
-                seconds.labels(route),
-            )
-        counted[0].inc()
-        counted[1].observe(time.perf_counter() - began)
+        request.app[METRICS].observe(_route(request), response.status, time.perf_counter() - began)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
@@ -187,7 +143,7 @@ def _middlewares(service: Service) -> list[Any]:
         try:
             return await handler(request)
         except NewsbotError as exc:
-            return _newsbot_error(exc)
+            return error_response(*error_refusal(exc))
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -196,42 +152,18 @@ def _middlewares(service: Service) -> list[Any]:
             raise
         except Exception:
             logger.exception("unhandled error on %s %s", request.method, request.path)
-            return error_response(500, "internal server error; the server log has the details")
+            return error_response(500, INTERNAL_ERROR)
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         token: str | None = request.app[TOKEN]  # type: ignore[assignment]
-        if token and (request.path == "/api" or request.path.startswith("/api/")):
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not given.strip():
-                return error_response(
-                    401,
-                    "authorization required: send Authorization: Bearer <token>",
-                    {"WWW-Authenticate": 'Bearer realm="newsbot"'},
-                )
-            # Header bytes that are not UTF-8 arrive as surrogates: compare them as raw bytes.
-            sent = given.strip().encode("utf-8", "surrogateescape")
-            if not hmac.compare_digest(sent, token.encode("utf-8")):
-                return error_response(
-                    401,
-                    "invalid token",
-                    {"WWW-Authenticate": 'Bearer realm="newsbot", error="invalid_token"'},
-                )
+        if needs_token(request.path):
+            refusal = token_refusal(token, request.headers.get("Authorization", ""))
+            if refusal is not None:
+                return error_response(*refusal)
         return await handler(request)
 
     return [mark_busy, count, errors, auth]
-
-
-def _newsbot_error(exc: NewsbotError) -> web.Response:
-    """The one mapping of the error hierarchy to HTTP statuses."""
-    if isinstance(exc, QuestionTooLong):
-        return error_response(413, str(exc))
-    if isinstance(exc, BadInput):
-        return error_response(400, str(exc))
-    if isinstance(exc, Unavailable):
-        return error_response(503, str(exc), {"Retry-After": "5"})
-    logger.error("request failed: %s", exc)
-    return error_response(500, str(exc))
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -251,13 +183,14 @@ def create_app(
     service: Service, settings: Settings, health_checks: Sequence[HealthCheck] = ()
 ) -> web.Application:
     """The aiohttp application; /api/* needs a bearer token when NEWSBOT_API_TOKEN is set."""
-    app = web.Application(middlewares=_middlewares(service))
+    app = web.Application(middlewares=_middlewares())
     app[SERVICE] = service
     app[BODIES] = AnswerBodies()
+    app[METRICS] = RequestMetrics(service.metrics.registry)
     app[LIMITS] = Limits(max_k=settings.http.max_k)
     app[CHECKS] = tuple(health_checks)
     app[TOKEN] = secret(TOKEN_ENV)
-    app.router.add_get("/api/ask", handle_ask)
+    app.router.add_get(ASK_ROUTE, handle_ask)
     app.router.add_get("/api/sources", handle_sources)
     app.router.add_get("/healthz", handle_health)
     app.router.add_get("/metrics", handle_metrics)
@@ -265,13 +198,23 @@ def create_app(
 
 
 def make_runner(app: web.Application, settings: Settings, access_log: bool = True) -> GuardedRunner:
-    """A runner with the limits this API relies on: URL size, timeouts, a connection cap."""
+    """A runner with the limits this API relies on (URL size, timeouts, a connection cap) and
+    the lean protocol of :mod:`.fast` in front of aiohttp for ``GET /api/ask``."""
     kwargs: dict[str, Any] = (
         {"access_log_format": ACCESS_LOG_FORMAT} if access_log else {"access_log": None}
+    )
+    route = FastRoute(
+        app[SERVICE],
+        app[LIMITS],
+        app[TOKEN],  # type: ignore[arg-type]
+        app[BODIES],
+        app[METRICS],
+        AccessLogger(access_logger, ACCESS_LOG_FORMAT) if access_log else None,
     )
     return GuardedRunner(
         app,
         cap=settings.http.max_connections or None,
+        fast=functools.partial(FastConnection, route=route),
         keepalive_timeout=settings.http.idle_timeout_seconds,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         max_line_size=MAX_URL_BYTES,
