@@ -68,11 +68,14 @@ class Conn:
         """(status, header lines without Date, body)."""
         head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 10)
         lines = head.decode("latin-1").split("\r\n")[:-2]
+        status = int(lines[0].split()[1])
+        if status == 100:  # the interim answer to Expect: 100-continue
+            return status, lines, b""
         length = next(int(h.split(": ")[1]) for h in lines if h.startswith("Content-Length"))
         body = await asyncio.wait_for(self.reader.readexactly(length), 10)
         headers = [h for h in lines[1:] if not h.startswith("Date: ")]
         assert any(re.fullmatch(r"Date: \w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT", h) for h in lines)
-        return int(lines[0].split()[1]), [lines[0], *headers], body
+        return status, [lines[0], *headers], body
 
     async def closed(self) -> bool:
         return await asyncio.wait_for(self.reader.read(), 10) == b""
@@ -211,6 +214,33 @@ def test_malformed_requests_after_an_answer_get_aiohttps_json_error(
     refused = [r for r in caplog.records if "malformed request" in r.getMessage()]
     assert len(refused) == 4
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "Connection: Upgrade\r\nUpgrade: websocket\r\n",
+        "Expect: 100-continue\r\n",
+        "Transfer-Encoding: chunked\r\n",
+    ],
+)
+def test_upgrades_expect_and_bodies_go_to_aiohttp(
+    service: Service, settings: Settings, lean: list[str], extra: str
+) -> None:
+    async def scenario() -> tuple[int, dict[str, Any]]:
+        async with serving(service, settings) as url:
+            conn = await connect(port_of(url))
+            body = "0\r\n\r\n" if "chunked" in extra else ""
+            await conn.send(request(ASK, AUTH + extra) + body.encode())
+            status, _, got = await conn.response()
+            if status == 100:  # Expect: 100-continue, then the answer
+                status, _, got = await conn.response()
+            conn.writer.close()
+            return status, json.loads(got)
+
+    status, body = run(scenario())
+    assert status == 200 and body["answered"] is True
+    assert not lean
 
 
 def test_keep_alive_close_and_http_1_0_as_aiohttp(

@@ -260,7 +260,7 @@ class FastConnection(asyncio.Protocol):
         self._plain, self._complete = True, False
         try:
             self._parser.feed_data(head)
-        except httptools.HttpParserError:  # malformed, or an upgrade: aiohttp answers it
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # aiohttp answers
             return None
         path, _, query = self._url.partition(b"?")
         if not (
