@@ -101,7 +101,9 @@ def span_basis(path: str) -> str:
     web page, its paragraphs joined by blank lines.
     """
     name = path.rsplit(":", 1)[0] if ".jsonl:" in path.lower() else path
-    suffix = Path(name).suffix.lower()
+    base = name.rsplit("/", 1)[-1]  # a posix path: PurePath.suffix without making a Path
+    dot = base.rfind(".")
+    suffix = base[dot:].lower() if 0 < dot < len(base) - 1 else ""
     if suffix == ".jsonl":
         return "jsonl_text"
     return "extracted_text" if suffix in (".html", ".htm") else "file"

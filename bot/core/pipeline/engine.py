@@ -26,7 +26,7 @@ from bot.core.pipeline.answerability import AnswerabilitySettings, Verdict, judg
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import Evidence, concept_weights, gather, similarities
 from bot.core.pipeline.question import Question, QuestionSettings, collapsed, understand
-from bot.core.pipeline.quote import quote
+from bot.core.pipeline.quote import quotes
 from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
 from bot.core.pipeline.semantic import (
@@ -181,28 +181,23 @@ class Engine:
         others = [r for r in verdict.relevant if r not in shown]
         note_agreement(page, others, sources, similarity, settings)
         diversified = time.perf_counter()
-        quotes = tuple(
-            quote(
-                c.row, float(scores[c.row]), evidence, asked, backend, c.also, settings.also_named
-            )
-            for c in page
-        )
+        quoted = quotes(page, scores, evidence, asked, backend, settings.also_named)
         done = time.perf_counter()
         timings["diversify_ms"] = (diversified - judged) * 1000
         timings["quote_ms"] = (done - diversified) * 1000
         timings["total_ms"] = (done - began) * 1000
         return Answer(
             question=asked.text,
-            answered=bool(quotes),
-            quotes=quotes,
-            message=None if quotes else NOT_FOUND,
+            answered=bool(quoted),
+            quotes=quoted,
+            message=None if quoted else NOT_FOUND,
             terms=asked.terms,
             sources_searched=backend.source_count,
             more=len(chosen) > offset + k,
             offset=offset,
             timings=timings,
             corrections=asked.corrections,
-            reason=None if quotes else verdict.reason,
+            reason=None if quoted else verdict.reason,
         )
 
     def signals(self, question: str, context: str | None = None) -> dict[str, float]:
