@@ -22,6 +22,7 @@ import numpy as np
 
 from bot.core.answer import Correction
 from bot.core.backend import Retrieval
+from bot.core.pipeline.nearterms import NearTerms
 from bot.core.pipeline.wordlist import zipf_frequency
 from bot.core.synonyms import Synonyms
 from bot.core.tokenizer import iter_tokens, tokenize
@@ -249,7 +250,7 @@ def correct(
     if len(word) < 5 or not word.isalpha() or zipf(word) >= settings.common_zipf:
         return None
     edits = settings.max_edits_short if len(word) < 8 else settings.max_edits_long
-    near = _near_in_length(backend, len(term), edits)
+    near = near_terms(backend).near(term, edits)
     found = nearest(term, near, edits)
     if not found:
         return None
@@ -318,21 +319,15 @@ def nearest(term: str, choices: list[str], edits: int, limit: int = 20) -> list[
 CONTEXT_NUDGE = 0.01  # query weight of the other words (ranks, never outweighs the candidate)
 CONTEXT_PASSAGES = 20  # of a candidate's passages, how many are read for the other words
 
-_BUCKETS: WeakKeyDictionary[Retrieval, dict[tuple[int, int], list[str]]] = WeakKeyDictionary()
+_NEAR: WeakKeyDictionary[Retrieval, NearTerms] = WeakKeyDictionary()
 
 
-def _near_in_length(backend: Retrieval, length: int, edits: int) -> list[str]:
-    """The backend's alphabetic terms within ``edits`` of ``length`` letters (cached)."""
-    buckets = _BUCKETS.setdefault(backend, {})
-    if not buckets:
-        for term in backend.vocabulary():
-            if term.isalpha():
-                buckets.setdefault((len(term), 0), []).append(term)
-    key = (length, edits)
-    if key not in buckets:
-        sizes = range(length - edits, length + edits + 1)
-        buckets[key] = [t for size in sizes for t in buckets.get((size, 0), ())]
-    return buckets[key]
+def near_terms(backend: Retrieval) -> NearTerms:
+    """The backend's alphabetic terms indexed by letter pairs (built at the first typo)."""
+    found = _NEAR.get(backend)
+    if found is None:
+        found = _NEAR.setdefault(backend, NearTerms.of(backend.vocabulary()))
+    return found
 
 
 def surface_form(term: str, backend: Retrieval) -> str | None:
