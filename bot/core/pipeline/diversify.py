@@ -53,6 +53,7 @@ def diversify(
         settings.paragraph_similarity,
         settings.duplicate_similarity,
     )
+    repeats = (similarity >= limits).tolist()  # row → rows it repeats: a list, cheap to index
     remaining = list(rows)
     source, score = sources.tolist(), scores.tolist()  # plain lists: cheap to index in the loop
     chosen: list[Choice] = []
@@ -64,7 +65,7 @@ def diversify(
             remaining[0],
         )
         remaining.remove(pick)
-        twin = next((c for c in chosen if similarity[c.row, pick] >= limits[c.row, pick]), None)
+        twin = next((c for c in chosen if repeats[c.row][pick]), None)
         if twin is None:
             chosen.append(Choice(pick))
             quoted.add(source[pick])
@@ -81,17 +82,15 @@ def note_agreement(
     settings: DiversifySettings,
 ) -> None:
     """Name, under the quote they resemble most, the other sources that report the same."""
-    if not page:
+    if not page or not others:
         return
-    quoted = {int(sources[c.row]) for c in page}
-    reported = {int(sources[r]) for c in page for r in c.also}  # kept up to date below
-    page_rows = np.array([c.row for c in page])
-    for other in others:
-        source = int(sources[other])
-        if source in quoted or source in reported:
-            continue
-        values = similarity[page_rows, other]
-        twin = int(np.argmax(values))
-        if values[twin] >= settings.agreement_similarity:
+    source = sources.tolist()
+    quoted = {source[c.row] for c in page}
+    reported = {source[r] for c in page for r in c.also}  # kept up to date below
+    values = similarity[np.ix_([c.row for c in page], others)]  # page rows × others
+    twins = np.argmax(values, axis=0).tolist()
+    agree = (values.max(axis=0) >= settings.agreement_similarity).tolist()
+    for other, twin, agrees in zip(others, twins, agree, strict=True):
+        if agrees and source[other] not in quoted and source[other] not in reported:
             page[twin].also.append(other)
-            reported.add(source)
+            reported.add(source[other])
