@@ -12,7 +12,7 @@ term still gets (non-zero only for BM25+), a constant for every passage.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -91,6 +91,8 @@ class Postings:
     zero: np.ndarray  # float64 per term
     n_docs: int
     tf: np.ndarray | None = None  # int32 term frequencies (a stored index has them)
+    # each term's smallest and largest weight, found when a query first needs them
+    extremes: dict[int, tuple[float, float]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -147,15 +149,22 @@ def search(
     Only passages in the query terms' postings are ranked (the rest all score the BM25+
     constant), so the cost follows the postings read, not the size of the archive. With
     ``fill=False`` (or a multiplier) passages matching no query term are never returned.
+    When one term outweighs all the others together, only its passages are scored
+    (:func:`_dominated`).
     """
     constant = 0.0
     parts, weighted = [], []
     indptr = postings.indptr
     for term, count in zip(term_ids, counts, strict=True):
+        constant += count * postings.zero[term]
+    if multiplier is None and len(term_ids) > 1:
+        dominated = _dominated(postings, term_ids, counts, k, constant)
+        if dominated is not None:
+            return dominated
+    for term, count in zip(term_ids, counts, strict=True):
         lo, hi = indptr[term], indptr[term + 1]
         parts.append(postings.docs[lo:hi])
         weighted.append(count * postings.weights[lo:hi])
-        constant += count * postings.zero[term]
     candidates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     # One pass adds every posting to its passage, in query-term order (as term-by-term adds do)
     scores = np.bincount(
@@ -193,3 +202,49 @@ def ranked(candidates: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarr
     first = np.ones(len(candidates), dtype=bool)
     first[1:] = candidates[1:] != candidates[:-1]
     return candidates[first][:k].astype(np.int64), values[first][:k]
+
+
+def _dominated(
+    postings: Postings, term_ids: Sequence[int], counts: Sequence[float], k: int, constant: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`search`'s top ``k`` when one term's smallest weight beats the others' largest
+    all added up (a typo candidate among the question's other words, weighed 1 against 0.01):
+    every passage holding it outscores every passage without it, so only its passages are
+    scored, the others' weights looked up (binary search) and added in the same order. None
+    when no term does, when it holds fewer than ``k`` passages, or when they are not few."""
+    if min(counts) <= 0:
+        return None
+    indptr = postings.indptr
+    spread = [_extremes(postings, int(term)) for term in term_ids]
+    if min(low for low, _ in spread) < 0:
+        return None
+    bounds = [count * high for count, (_, high) in zip(counts, spread, strict=True)]
+    heavy = max(range(len(counts)), key=lambda j: counts[j] * spread[j][0])
+    others = (sum(bounds) - bounds[heavy]) * (1 + 1e-6) + 1e-12
+    lo, hi = int(indptr[term_ids[heavy]]), int(indptr[term_ids[heavy] + 1])
+    read = sum(int(indptr[t + 1] - indptr[t]) for t in term_ids)
+    if counts[heavy] * spread[heavy][0] * (1 - 1e-6) <= others or not k <= hi - lo <= read // 4:
+        return None
+    docs = np.asarray(postings.docs[lo:hi])
+    scores = np.zeros(len(docs))
+    for term, count in zip(term_ids, counts, strict=True):  # query order, as the full pass adds
+        t_lo, t_hi = int(indptr[term]), int(indptr[term + 1])
+        held = np.asarray(postings.docs[t_lo:t_hi])
+        if not len(held):
+            continue
+        at = np.minimum(np.searchsorted(held, docs), len(held) - 1)
+        hit = held[at] == docs
+        scores[hit] += count * np.asarray(postings.weights[t_lo:t_hi])[at[hit]]
+    values = scores + constant
+    keep = contenders(values, k)
+    return ranked(docs[keep], values[keep], k)
+
+
+def _extremes(postings: Postings, term: int) -> tuple[float, float]:
+    """A term's smallest and largest weight (0, 0 for none), computed once per term."""
+    found = postings.extremes.get(term)
+    if found is None:
+        weights = np.asarray(postings.weights[postings.indptr[term] : postings.indptr[term + 1]])
+        found = (float(weights.min()), float(weights.max())) if len(weights) else (0.0, 0.0)
+        postings.extremes[term] = found
+    return found

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bot.core.assemble import Assembler, chunk_of
-from bot.core.bm25 import VARIANTS, BM25Params, Postings, build_postings, idf, search
+from bot.core.bm25 import VARIANTS, BM25Params, Postings, _dominated, build_postings, idf, search
 from tests.helpers import bm25_scores, reference_model, top_k
 
 
@@ -140,3 +140,29 @@ def test_float32_index_ranks_like_rank_bm25(variant: str, seed: int) -> None:
         expected = np.lexsort((np.arange(len(theirs)), -theirs))[:10]
         for got, want in zip(ids, expected, strict=True):  # a swap only between near-ties
             assert got == want or abs(theirs[got] - theirs[want]) <= 1e-5 * abs(theirs[want])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("seed", [7, 8])
+def test_a_dominating_term_ranks_exactly_as_the_full_pass(variant: str, seed: int) -> None:
+    """One term weighed far above the rest (a typo candidate among the question's words): only
+    its passages are scored, and the top k and its scores are the full pass's, ties included."""
+    rng, corpus, params = _random_case(variant, seed)
+    corpus = [*corpus, *corpus[:60]]  # repeated passages: exact ties, broken by position
+    postings, _ = _assembled(corpus, params)
+    df = np.diff(postings.indptr)
+    common = [t for t in np.argsort(-df, kind="stable")[:8].tolist() if df[t] > len(corpus) // 4]
+    rare = [t for t in range(len(df)) if 10 <= df[t] <= len(corpus) // 20]
+    assert common and rare
+    fast = 0
+    for _ in range(30):
+        others = rng.sample(common, rng.randint(1, len(common)))
+        query = {**dict.fromkeys(others, 0.01), rng.choice(rare): 1.0}
+        terms, counts = list(query), list(query.values())
+        constant = sum(c * postings.zero[t] for t, c in query.items())
+        fast += _dominated(postings, terms, counts, 10, constant) is not None
+        ids, scores = search(postings, terms, counts, 10)
+        full_ids, full_scores = search(postings, terms, counts, 10, np.ones(len(corpus)))
+        assert list(ids) == list(full_ids)
+        assert np.array_equal(scores, full_scores)
+    assert fast > 0
