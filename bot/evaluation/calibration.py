@@ -7,7 +7,9 @@ one), records the answerability signals of each, fits a logistic regression with
 the probability threshold with the best mean abstention accuracy over the sets among those that
 still answer 90% of the answerable questions of every set (the product's target holds per set,
 so the least-answered set decides), and writes the coefficients with these notes to
-``bot/core/pipeline/answerability.json``.
+``bot/core/pipeline/answerability.json``. With ``--semantic`` the model also weighs the cosine of
+an embedding model (the best installed, or ``--model``): ``answerability.semantic.json`` for
+MiniLM, ``answerability.static.json`` for the static word vectors.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from bot.core.pipeline.answerability import (
     FEATURES,
     MODEL_PATH,
     SEMANTIC_FEATURES,
-    SEMANTIC_MODEL_PATH,
+    semantic_model_path,
 )
 from bot.core.pipeline.engine import Tuning
-from bot.core.pipeline.semantic import SemanticSettings
+from bot.core.pipeline.semantic import MINILM, MODELS, SemanticSettings, installed_model
 from bot.evaluation.sets import CALIBRATION, REGISTRY, Workspace
 
 L2 = 0.01  # penalty on the coefficients (not the intercept), per unit of total sample weight
@@ -42,11 +44,12 @@ LEXICAL_MIN_COVERAGE = 0.5
 
 
 def collect(
-    ws: Workspace, semantic: bool = False
+    ws: Workspace, semantic: bool = False, model: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Signals (questions × features, then the gate's pool signal), labels (answerable), set
-    numbers, set names. With ``semantic`` the engines rank with the semantic stage."""
-    tuning = Tuning(semantic=SemanticSettings("on" if semantic else "off"))
+    numbers, set names. With ``semantic`` the engines rank with the semantic stage (``model``,
+    or the best installed)."""
+    tuning = Tuning(semantic=SemanticSettings("on" if semantic else "off", model=model))
     features = [*(SEMANTIC_FEATURES if semantic else FEATURES), "pool_semantic"]
     rows, labels, groups, names = [], [], [], []
     for number, chosen in enumerate(s for s in REGISTRY if s.purpose == CALIBRATION):
@@ -116,12 +119,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
     parser.add_argument("--cache", type=Path, default=Path(".cache/eval"))
     parser.add_argument("--semantic", action="store_true", help="fit the semantic-stage model")
+    parser.add_argument(
+        "--model", choices=MODELS, default=None, help="with --semantic: this embedding model"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     names_used = SEMANTIC_FEATURES if args.semantic else FEATURES
-    out = args.out or (SEMANTIC_MODEL_PATH if args.semantic else MODEL_PATH)
+    model = (args.model or installed_model() or MINILM) if args.semantic else None
+    out = args.out or (semantic_model_path(model) if model else MODEL_PATH)
     table, y, groups, names = collect(
-        Workspace(shared=args.shared, cache=args.cache), args.semantic
+        Workspace(shared=args.shared, cache=args.cache), args.semantic, model
     )
     x, pool_semantic = table[:, :-1], table[:, -1]
     beta = fit(x, y, balanced_weights(y, groups))

@@ -90,7 +90,7 @@ def run_set(
         began = _lap(run.timings, "rank-bm25", began)
     if curve and chosen.tradeoff:
         run.curve_knob = SEMANTIC_TRADEOFF_KNOB if engine.semantic else TRADEOFF_KNOB
-        run.curve_default = engine.tuning.setting(run.curve_knob)
+        run.curve_default = engine.threshold()
         values = sorted({*TRADEOFF_VALUES, run.curve_default})
         notify(f"{chosen.name}: the trade-off curve, {len(values)} settings …")
         run.curve = tradeoff(engine, prepared.questions, run.curve_knob, values)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bot.core.pipeline.answerability import (
     FEATURES,
     MODEL_PATH,
     SEMANTIC_FEATURES,
     SEMANTIC_MODEL_PATH,
+    STATIC_MODEL_PATH,
     load_model,
 )
 from bot.evaluation.calibration import balanced_weights, choose_threshold, fit
@@ -48,8 +51,11 @@ def test_the_stored_model_names_every_feature_and_how_it_was_fitted() -> None:
     assert model.probability(low) < model.threshold < model.probability(high)
 
 
-def test_the_semantic_model_adds_the_cosine_and_was_fitted_on_calibration_sets_only() -> None:
-    data = json.loads(SEMANTIC_MODEL_PATH.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("path", [SEMANTIC_MODEL_PATH, STATIC_MODEL_PATH], ids=["minilm", "static"])
+def test_each_semantic_model_adds_the_cosine_and_was_fitted_on_calibration_sets_only(
+    path: Path,
+) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert set(data["coefficients"]) == set(SEMANTIC_FEATURES)
     assert data["coefficients"]["semantic"] > 0  # closer in meaning: more likely answered
     assert all("calibration" in name for name in data["fitted_on"])

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.pipeline.answerability import load_model, semantic_model_path
 from bot.core.pipeline.engine import Engine, Tuning
+from bot.core.pipeline.semantic import MINILM, installed_model
 from bot.evaluation.runner import SEMANTIC_TRADEOFF_KNOB, TRADEOFF_KNOB, open_gate
 from tests.helpers import run_cli, write_eval_workspace
 
@@ -52,7 +54,10 @@ def test_json_holds_figures_baseline_curve_and_timings(repo: Path) -> None:
     points = squad["tradeoff"]["points"]
     knob = squad["tradeoff"]["knob"]
     assert knob in (TRADEOFF_KNOB, SEMANTIC_TRADEOFF_KNOB) and len(points) >= 5
-    default = Tuning().setting(knob)
+    semantic_model = semantic_model_path(installed_model() or MINILM)
+    default = (
+        Tuning().setting(knob) if knob == TRADEOFF_KNOB else load_model(semantic_model).threshold
+    )
     assert default in [p["value"] for p in points]  # the engine's own setting is on the curve
     assert f"| {default:g} (default) |" in run_cli("eval", "--sets", "squad2", cwd=repo).stdout
     declined = [p["abstained_when_unanswerable"] for p in points]

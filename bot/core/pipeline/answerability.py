@@ -24,9 +24,11 @@ import numpy as np
 
 from bot.core.pipeline.match import Evidence
 from bot.core.pipeline.question import Question
+from bot.core.static_embedding import NAME as STATIC_NAME
 
 MODEL_PATH = Path(__file__).with_name("answerability.json")
-SEMANTIC_MODEL_PATH = Path(__file__).with_name("answerability.semantic.json")
+SEMANTIC_MODEL_PATH = Path(__file__).with_name("answerability.semantic.json")  # MiniLM's
+STATIC_MODEL_PATH = Path(__file__).with_name("answerability.static.json")  # static vectors'
 FEATURES = (
     "coverage",
     "pool_coverage",
@@ -44,30 +46,24 @@ def _default_threshold() -> float:
     return load_model(MODEL_PATH).threshold
 
 
-def _default_semantic_threshold() -> float:
-    return load_model(SEMANTIC_MODEL_PATH).threshold
-
-
-def _default_min_semantic() -> float:
-    return load_model(SEMANTIC_MODEL_PATH).min_semantic
-
-
 def _default_min_coverage() -> float:
     return load_model(MODEL_PATH).min_coverage
 
 
-def _default_semantic_min_coverage() -> float:
-    return load_model(SEMANTIC_MODEL_PATH).min_coverage
+def semantic_model_path(model: str) -> Path:
+    """The coefficients fitted with an embedding model's cosine (MiniLM's when unknown)."""
+    return STATIC_MODEL_PATH if model == STATIC_NAME else SEMANTIC_MODEL_PATH
 
 
 @dataclass(frozen=True)
 class AnswerabilitySettings:
     """The decision thresholds and what later quotes must reach (chosen on calibration sets).
 
-    With a semantic scorer the decision uses its own model (``semantic_model``, whose features
-    add the best passage's cosine) and a passage whose meaning is close enough
-    (``min_semantic``) may be quoted without holding ``min_coverage`` of the question's words:
-    that is how a paraphrase sharing few words is answered.
+    With a semantic scorer the decision uses the model fitted with that scorer's cosine (its
+    coefficients, threshold, ``min_coverage`` and ``min_semantic`` unless set here), and a
+    passage whose meaning is close enough (``min_semantic``) may be quoted without holding
+    ``min_coverage`` of the question's words: that is how a paraphrase sharing few words is
+    answered.
     """
 
     threshold: float = field(default_factory=_default_threshold)
@@ -75,10 +71,10 @@ class AnswerabilitySettings:
     min_coverage: float = field(default_factory=_default_min_coverage)
     min_relative: float = 0.3  # later quotes must score at least this share of the best
     model: Path = MODEL_PATH  # the fitted coefficients (their threshold is the default above)
-    semantic_threshold: float = field(default_factory=_default_semantic_threshold)
-    semantic_min_coverage: float = field(default_factory=_default_semantic_min_coverage)
-    min_semantic: float = field(default_factory=_default_min_semantic)
-    semantic_model: Path = SEMANTIC_MODEL_PATH
+    semantic_threshold: float | None = None  # None: each semantic model's own
+    semantic_min_coverage: float | None = None
+    min_semantic: float | None = None
+    semantic_model: Path | None = None  # None: the one fitted for the scorer in use
 
 
 @dataclass(frozen=True)
@@ -171,23 +167,34 @@ def judge(
     ideal: float,
     settings: AnswerabilitySettings,
     semantic: np.ndarray | None = None,
+    semantic_model: Path = SEMANTIC_MODEL_PATH,
 ) -> Verdict:
-    """Answer (and with which rows) or decline with the reason."""
+    """Answer (and with which rows) or decline with the reason; ``semantic_model`` is the model
+    fitted with the cosines in ``semantic`` (see :func:`semantic_model_path`)."""
     signals = features(question, scores, evidence, ideal, semantic)
     meaning = semantic is not None and len(semantic) == len(scores)
-    model = load_model(settings.semantic_model if meaning else settings.model)
-    threshold = settings.semantic_threshold if meaning else settings.threshold
+    if meaning:
+        model = load_model(settings.semantic_model or semantic_model)
+        threshold = _given(settings.semantic_threshold, model.threshold)
+        min_coverage = _given(settings.semantic_min_coverage, model.min_coverage)
+    else:
+        model, threshold = load_model(settings.model), settings.threshold
+        min_coverage = settings.min_coverage
     probability = model.probability(signals) if len(scores) else 0.0
-    min_coverage = settings.semantic_min_coverage if meaning else settings.min_coverage
     holds = evidence.coverage >= min_coverage
     if meaning:
         assert semantic is not None
-        holds = holds | (np.asarray(semantic) >= settings.min_semantic)
+        min_semantic = _given(settings.min_semantic, model.min_semantic)
+        holds = holds | (np.asarray(semantic) >= min_semantic)
     if not len(scores) or not holds.any() or probability < threshold:
         return Verdict([], why_not(question, evidence), probability, signals)
     keep = (scores >= settings.min_relative * scores[0]) & holds
     relevant = [int(r) for r in np.flatnonzero(keep)]
     return Verdict(relevant, None, probability, signals)
+
+
+def _given(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _listed(words: list[str], quote: str = "'", last: str = " or ") -> str:

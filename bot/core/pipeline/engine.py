@@ -22,7 +22,13 @@ from bot.core.backend import IndexBackend
 from bot.core.build import ensure_index
 from bot.core.extras import ExtraArray
 from bot.core.index import Index
-from bot.core.pipeline.answerability import AnswerabilitySettings, Verdict, judge
+from bot.core.pipeline.answerability import (
+    AnswerabilitySettings,
+    Verdict,
+    judge,
+    load_model,
+    semantic_model_path,
+)
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import Evidence, concept_weights, gather, similarities
 from bot.core.pipeline.question import Question, QuestionSettings, collapsed, understand
@@ -30,6 +36,7 @@ from bot.core.pipeline.quote import quotes
 from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
 from bot.core.pipeline.semantic import (
+    MINILM,
     PassageVectors,
     SemanticSettings,
     VectorScorer,
@@ -102,6 +109,8 @@ class Engine:
         self.synonyms = synonyms if synonyms is not None else load_synonyms()
         self.tuning = tuning or Tuning()
         self.semantic = semantic
+        model = semantic.model if isinstance(semantic, VectorScorer) else MINILM
+        self._semantic_model = semantic_model_path(model)
         params = self.tuning.bm25
         # What one query term can add at most (tf → ∞), per unit of idf: normalises scores.
         self._best_term_weight = params.k1 + 1 + (params.delta if params.variant == "plus" else 0)
@@ -139,6 +148,15 @@ class Engine:
         """An engine over a loaded index, with the semantic scorer when the settings rank by it."""
         stage = semantic_stage(tuning.semantic) if tuning.semantic.rank else None
         return cls(index, tuning=tuning, semantic=stage.scorer(index) if stage else None)
+
+    def threshold(self) -> float:
+        """The P(answerable) this engine answers from: its semantic model's, with a scorer."""
+        settings = self.tuning.answerability
+        if self.semantic is None:
+            return settings.threshold
+        if settings.semantic_threshold is not None:
+            return settings.semantic_threshold
+        return load_model(settings.semantic_model or self._semantic_model).threshold
 
     def warm(self) -> None:
         """Load now what the first question would otherwise wait for (the embedding model, about
@@ -223,7 +241,13 @@ class Engine:
         matched = time.perf_counter()
         ideal = float(weights.sum()) * self._best_term_weight
         verdict = judge(
-            asked, ranked.scores, evidence, ideal, tuning.answerability, ranked.semantic
+            asked,
+            ranked.scores,
+            evidence,
+            ideal,
+            tuning.answerability,
+            ranked.semantic,
+            self._semantic_model,
         )
         timings = {
             "question_ms": (understood - began) * 1000,

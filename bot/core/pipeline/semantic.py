@@ -2,9 +2,11 @@
 
 Passage vectors are computed at rebuild (float16, one ``extra-vectors-….npy`` in the index
 build folder, memory-mapped, never pickled) and reused for passages whose text did not change;
-a question is encoded when asked. It needs the ``semantic`` extra and the model package (see
-:data:`bot.core.embedding.INSTALL`); ``mode`` says whether to use it when installed ("auto"),
-insist on it ("on", an error naming the install otherwise) or not ("off").
+a question is encoded when asked. Two models: all-MiniLM-L6-v2, a sentence encoder, with the
+``semantic`` extra and the model package (:data:`bot.core.embedding.INSTALL`), and WordLlama's
+static word vectors, in the default install (:mod:`bot.core.static_embedding`); the best one
+installed is used, each with its own answerability model. ``mode`` says whether to use it when
+installed ("auto"), insist on it ("on", an error naming the install otherwise) or not ("off").
 """
 
 from __future__ import annotations
@@ -24,8 +26,13 @@ from bot.core.index import Index
 from bot.core.lru import LruMap
 from bot.core.manifest import corrupt
 from bot.core.pipeline.retrieve import Candidates
+from bot.core.static_embedding import DIM as STATIC_DIM
+from bot.core.static_embedding import NAME as STATIC
+from bot.core.static_embedding import StaticEmbedder, locate_static_files, static_installed
 
 MODES = ("auto", "on", "off")
+MINILM = Embedder.name  # all-MiniLM-L6-v2, the ``semantic`` extra
+MODELS = (MINILM, STATIC)
 PARALLEL_PASSAGES = 2000  # rebuilds encoding more passages than this use every core
 _REMEMBERED = 50_000  # passage vectors a process remembers across builds (tests, reindexes)
 _QUESTIONS = 256  # question vectors remembered (the eval's probes ask each question again)
@@ -40,6 +47,7 @@ class SemanticSettings:
     rank: bool = True  # False: keep the vectors up to date at rebuild but rank lexically
     max_tokens: int = 256  # wordpieces of a passage the model reads (sentence-transformers')
     dense: int = 0  # passages found by vector alone added to BM25's candidates
+    model: str | None = None  # MINILM or STATIC; None: the best installed (installed_model)
 
     @classmethod
     def chosen(
@@ -126,7 +134,7 @@ class PassageVectors:
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         workers = min(os.cpu_count() or 1, 8)
-        lazy = isinstance(self.encoder, LazyEmbedder)
+        lazy = isinstance(self.encoder, LazyEmbedder) and self.encoder.model == MINILM
         if len(texts) <= self.parallel or workers < 2 or not lazy:
             return self.encoder.encode(texts)
         from concurrent.futures import ProcessPoolExecutor  # only a big rebuild pays the import
@@ -150,6 +158,8 @@ class VectorScorer:
     def __init__(self, encoder: Encoder, vectors: np.ndarray) -> None:
         self.encoder = encoder
         self.vectors = vectors
+        # which answerability model goes with these cosines (a stand-in encoder: MiniLM's)
+        self.model: str = getattr(encoder, "model", MINILM)
         self._questions: LruMap[str, np.ndarray] = LruMap(_QUESTIONS)
         self._lock = threading.Lock()
 
@@ -218,53 +228,79 @@ class SemanticStage:
 
 
 class LazyEmbedder:
-    """The embedding model, loaded at its first use (about 0.2 s of CPU) and then kept.
+    """An embedding model, loaded at its first use and then kept: ``model`` is MiniLM (a network,
+    about 0.2 s to load, ~10 ms a question) or WordLlama's static vectors (a table, ~0.1 ms).
 
     A fresh index with vectors never needs it for passages, so a one-shot command that does not
     rank by meaning never loads it.
     """
 
-    dim = DIM
-
-    def __init__(self, max_tokens: int) -> None:
+    def __init__(self, max_tokens: int, model: str = MINILM) -> None:
+        if model not in MODELS:
+            raise ValueError(f"semantic model must be one of {', '.join(MODELS)}")
         self.max_tokens = max_tokens
-        self.signature = f"{Embedder.name}-{max_tokens}"
+        self.model = model  # also the answerability model's key (VectorScorer.model)
+        self.dim = DIM if model == MINILM else STATIC_DIM
+        self.signature = f"{MINILM}-{max_tokens}" if model == MINILM else f"{STATIC}-{STATIC_DIM}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """As :meth:`Embedder.encode`."""
+        key = (self.model, self.max_tokens)
         with _LOCK:
-            model = _MODELS.get(self.max_tokens)
+            model = _MODELS.get(key)
             if model is None:
-                model = _MODELS[self.max_tokens] = Embedder(max_tokens=self.max_tokens)
+                model = _MODELS[key] = (
+                    Embedder(max_tokens=self.max_tokens)
+                    if self.model == MINILM
+                    else StaticEmbedder()
+                )
         return model.encode(texts)
 
 
-_MODELS: dict[int, Embedder] = {}
-_STAGES: dict[int, SemanticStage] = {}
+_MODELS: dict[tuple[str, int], Embedder | StaticEmbedder] = {}
+_STAGES: dict[tuple[str, int], SemanticStage] = {}
 _LOCK = threading.Lock()
+
+
+def installed_model() -> str | None:
+    """The best embedding model installed here: MiniLM (the ``semantic`` extra), else the static
+    vectors of the default install, else None."""
+    if model_installed():
+        return MINILM
+    return STATIC if static_installed() else None
 
 
 def semantic_stage(settings: SemanticSettings) -> SemanticStage | None:
     """The stage the settings ask for, or None; "on" without the install is an error saying so."""
     if settings.mode not in MODES:
         raise ValueError(f"semantic mode must be one of {', '.join(MODES)}")
-    if settings.mode == "off" or (settings.mode == "auto" and not model_installed()):
+    if settings.mode == "off":
         return None
-    locate_model_files()  # "on": SemanticUnavailable names the install commands
+    model = settings.model or installed_model()
+    if model is None and settings.mode == "auto":
+        return None
+    if model is None or model == MINILM:
+        locate_model_files()  # SemanticUnavailable names the install commands
+    else:
+        locate_static_files()
+    model = model or MINILM
     with _LOCK:
-        if settings.max_tokens not in _STAGES:
-            _STAGES[settings.max_tokens] = SemanticStage(
-                PassageVectors(LazyEmbedder(settings.max_tokens))
-            )
-        return _STAGES[settings.max_tokens]
+        key = (model, settings.max_tokens)
+        if key not in _STAGES:
+            _STAGES[key] = SemanticStage(PassageVectors(LazyEmbedder(settings.max_tokens, model)))
+        return _STAGES[key]
 
 
 __all__ = [
     "DIM",
+    "MINILM",
+    "MODELS",
     "MODES",
+    "STATIC",
     "LazyEmbedder",
     "SemanticSettings",
     "SemanticStage",
     "VectorScorer",
+    "installed_model",
     "semantic_stage",
 ]

@@ -198,9 +198,10 @@ def test_the_engine_primes_questions_as_it_will_ask_them(tmp_path: Path) -> None
     Engine(index).prime(["anything"])  # without the semantic stage: nothing to prepare
 
 
-def test_off_and_auto_without_the_model_mean_no_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_off_and_auto_without_any_model_mean_no_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     assert semantic_stage(SemanticSettings("off")) is None
     monkeypatch.setattr(semantic, "model_installed", lambda: False)
+    monkeypatch.setattr(semantic, "static_installed", lambda: False)
     assert semantic_stage(SemanticSettings("auto")) is None
     with pytest.raises(ValueError, match="auto, on, off"):
         semantic_stage(SemanticSettings("sometimes"))
