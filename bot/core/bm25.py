@@ -134,6 +134,9 @@ def build_postings(
     return postings, term_idf, doc_len
 
 
+DOMINANT = 10.0  # query weights this far apart: try the dominating term's passages alone
+
+
 def search(
     postings: Postings,
     term_ids: Sequence[int],
@@ -157,20 +160,22 @@ def search(
     indptr = postings.indptr
     for term, count in zip(term_ids, counts, strict=True):
         constant += count * postings.zero[term]
-    if multiplier is None and len(term_ids) > 1:
+    if multiplier is None and len(term_ids) > 1 and max(counts) > DOMINANT * min(counts):
         dominated = _dominated(postings, term_ids, counts, k, constant)
         if dominated is not None:
             return dominated
     for term, count in zip(term_ids, counts, strict=True):
         lo, hi = indptr[term], indptr[term + 1]
         parts.append(postings.docs[lo:hi])
-        weighted.append(count * postings.weights[lo:hi])
+        weights = postings.weights[lo:hi]
+        weighted.append(weights if count == 1 else count * weights)  # 1 × w is w: no copy
     candidates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     # One pass adds every posting to its passage, in query-term order (as term-by-term adds do)
     scores = np.bincount(
         candidates, np.concatenate(weighted) if weighted else None, minlength=postings.n_docs
     )
-    values = scores[candidates] + constant
+    values = scores[candidates]
+    values += constant
     if multiplier is not None:
         values *= multiplier[candidates]
     keep = contenders(values, k * max(len(parts), 1))
