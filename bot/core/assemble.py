@@ -10,13 +10,14 @@ bytes per passage.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from bot.core.bm25 import BM25Params, idf, weights, zero_weights
-from bot.core.streams import Streams, read_streams
+from bot.core.streams import Streams
 from bot.core.vocabulary import sorted_ids
 
 _WEIGH_STEP = 1 << 20  # postings re-weighed per slice (bounds the float64 temporaries)
@@ -32,15 +33,6 @@ class Chunk:
     entries: np.ndarray  # int64 pairs per passage
     doc_len: np.ndarray  # int32 tokens per passage
     streams: Streams | None = None  # the passages' token streams, when freshly tokenized
-
-
-def tokenize_chunk(texts: Sequence[str]) -> Chunk:
-    """Tokenize passages into a :class:`Chunk` with its own small vocabulary and the passages'
-    token streams (runs in workers)."""
-    terms, ids, lengths, streams = read_streams(texts)
-    chunk = _counted(terms, ids, lengths)
-    chunk.streams = streams
-    return chunk
 
 
 def chunk_of(passages: Iterable[list[str]], n: int) -> Chunk:
@@ -99,10 +91,10 @@ class Assembler:
         """Append the next passages."""
         mapping = self._mapped.get(id(chunk.terms))
         if mapping is None:
-            vocab = self._vocab
-            mapping = np.fromiter(
-                (vocab.setdefault(t, len(vocab)) for t in chunk.terms), np.int32, len(chunk.terms)
-            )
+            vocab, terms = self._vocab, chunk.terms
+            mapping = np.fromiter(map(vocab.get, terms, itertools.repeat(-1)), np.int32, len(terms))
+            for i in np.flatnonzero(mapping < 0).tolist():  # terms not met before
+                mapping[i] = vocab.setdefault(terms[i], len(vocab))
             if len(chunk.terms) > 100_000:  # a whole previous vocabulary: mapped once, reused
                 self._mapped[id(chunk.terms)] = mapping
         self._parts.append((mapping[chunk.ids], chunk.counts, chunk.entries, chunk.doc_len))

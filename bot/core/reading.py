@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.assemble import Chunk, tokenize_chunk
+from bot.core.assemble import Chunk
+from bot.core.chunk_tokens import tokenize_chunk
 from bot.core.passages import split_source
 from bot.core.source_files import Problem
 from bot.core.sources import BLOCK_KINDS, read_file

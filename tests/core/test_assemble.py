@@ -6,7 +6,8 @@ import random
 
 import numpy as np
 
-from bot.core.assemble import Chunk, chunk_of, tokenize_chunk
+from bot.core.assemble import Chunk, chunk_of
+from bot.core.chunk_tokens import tokenize_chunk
 from bot.core.passages import sentence_spans
 from bot.core.streams import CAPITAL, flags_of
 from bot.core.tokenizer import iter_tokens, tokenize

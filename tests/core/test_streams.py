@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core import streams
+from bot.core import chunk_tokens
 from bot.core.backend import IndexBackend, PassageTokens
 from bot.core.bm25 import BM25Params
 from bot.core.build import build_index
@@ -92,7 +92,7 @@ def test_no_passage_is_tokenized_at_query_time(
         raise AssertionError("a passage was tokenized at query time")
 
     monkeypatch.setattr(question_module, "iter_tokens", tokenize)
-    for name in ("iter_tokens", "sentence_spans", "read_streams"):
-        monkeypatch.setattr(streams, name, refuse)
+    for name in ("iter_tokens", "sentence_spans", "tokenize_chunk"):
+        monkeypatch.setattr(chunk_tokens, name, refuse)
     answer = engine.ask(question)
     assert answer.answered and answer.quotes[0].highlights and answer.quotes[0].best
