@@ -144,8 +144,8 @@ class Assembler:
                 sizes = np.diff(np.append(start, size))
                 place = cursor[grouped] + np.arange(size) - np.repeat(start, sizes)
                 docs[place] = first_doc + owner
-                tf[place] = counts[by_term]
-                weight[place] = weights(params, tf[place], lengths[owner], avgdl, term_idf[grouped])
+                tf[place] = tfs = counts[by_term]
+                weight[place] = weights(params, tfs, lengths[owner], avgdl, term_idf[grouped])
                 cursor[grouped[start]] += sizes
             first_doc, first_entry = first_doc + n, first_entry + size
         return Matrices(

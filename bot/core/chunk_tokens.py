@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bot.core.assemble import Chunk
-from bot.core.passages import sentence_spans
+from bot.core.chunk_sentences import chunk_sentence_spans
 from bot.core.streams import CAPITAL, Streams, flags_of
 from bot.core.tokenizer import cut_tokens, iter_tokens
 
@@ -127,7 +127,7 @@ def tokenize_chunk(texts: Sequence[str]) -> Chunk:
     entries = np.bincount(keys // width, minlength=n).astype(np.int64)
     ranks = inverse.reshape(-1) - _offsets(entries)[token_text]
     token_indptr = _offsets(token_counts)
-    streams = _sentences(texts, bases, token_indptr, token_starts, memo.flag.data[piece])
+    streams = _sentences(joined, bases, token_indptr, token_starts, memo.flag.data[piece])
     streams.ranks, streams.starts, streams.ends = ranks.astype(np.int32), token_starts, token_ends
     chunk = Chunk(
         terms,
@@ -153,7 +153,7 @@ def _chunk_vocabulary(memo: _Memo, term: np.ndarray) -> tuple[list[str], np.ndar
 
 
 def _sentences(
-    texts: Sequence[str],
+    joined: str,
     bases: np.ndarray,
     token_indptr: np.ndarray,
     token_starts: np.ndarray,
@@ -161,15 +161,8 @@ def _sentences(
 ) -> Streams:
     """The streams' sentences (each text's spans, each token's sentence, each sentence's first
     token) and the tokens' flags, a capital opening a sentence cleared; ranks and spans unset."""
-    spans: list[tuple[int, int]] = []
-    sentence_counts = np.zeros(len(texts), dtype=np.int64)
-    for i, text in enumerate(texts):
-        sentences = sentence_spans(text) or [(0, len(text))]
-        spans += sentences
-        sentence_counts[i] = len(sentences)
+    sentence_starts, sentence_ends, sentence_counts = chunk_sentence_spans(joined, bases)
     sentence_indptr = _offsets(sentence_counts)
-    flat = np.array(spans, dtype=np.int32).reshape(-1, 2)
-    sentence_starts, sentence_ends = flat[:, 0].copy(), flat[:, 1].copy()
     tokens = np.diff(token_indptr)
     at = token_starts + np.repeat(bases[:-1], tokens)  # texts laid end to end, apart
     ends = sentence_ends + np.repeat(bases[:-1], sentence_counts)
@@ -178,7 +171,7 @@ def _sentences(
     opening = np.ones(len(sentence), dtype=bool)
     opening[1:] = sentence[1:] != sentence[:-1]
     flags[opening] &= ~np.uint8(CAPITAL)
-    sentence_owner = np.repeat(np.arange(len(texts)), sentence_counts)
+    sentence_owner = np.repeat(np.arange(len(bases) - 1), sentence_counts)
     first = np.searchsorted(sentence, np.arange(len(sentence_ends)), side="left")
     empty = np.zeros(0, dtype=np.int32)
     return Streams(

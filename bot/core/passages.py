@@ -47,7 +47,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         if (
             match.group() != "\n"
             and match.group()[0] == "."
-            and _is_abbreviation(text, match.start())
+            and is_abbreviation(text, match.start())
         ):
             continue
         cut = match.end()
@@ -57,12 +57,17 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return spans
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
-    word = re.search(r"(\S+)$", text[max(0, dot - 20) : dot])
-    if not word:
+def is_abbreviation(text: str, dot: int, start: int = 0) -> bool:
+    r"""Whether the period at ``dot`` ends an abbreviation: the word just before it (in the 20
+    characters before, from ``start`` on; opening quotes dropped) is listed or a single letter.
+    The word is what ``(\S+)$`` finds there, a final newline before it allowed."""
+    window = text[max(start, dot - 20) : dot]
+    if window.endswith("\n"):
+        window = window[:-1]
+    if not window or window[-1].isspace():
         return False
-    token = word.group(1).lstrip("(\"'“‘").lower()
-    return token in _ABBREVIATIONS or bool(re.fullmatch(r"[a-z]", token))
+    token = window.split()[-1].lstrip("(\"'“‘").lower()
+    return token in _ABBREVIATIONS or (len(token) == 1 and "a" <= token <= "z")
 
 
 def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:

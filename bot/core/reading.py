@@ -33,6 +33,7 @@ PARALLEL_BYTES = 16 << 20  # corpora larger than this are read by worker process
 MAX_WORKERS = 8  # worker processes at most, whatever the number of cores
 AHEAD = 2  # pieces in flight per worker (bounds the memory of results not yet written)
 COLUMNS = ("source", "start", "end", "kind", "text_len")  # per passage, in a piece's arrays
+_META_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(…, ensure_ascii=False), made once
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def read_piece(
         columns["end"].extend([p.end for p in passages])
         columns["kind"].extend([BLOCK_KINDS.index(p.kind) for p in passages])
         meta = {k: v for k, v in source.meta.to_dict().items() if v is not None}
-        metas.append(json.dumps(meta, ensure_ascii=False).encode() + b"\n")
+        metas.append(_META_JSON.encode(meta).encode() + b"\n")
     encoded = [t.encode("utf-8") for t in texts]
     arrays = {name: np.asarray(values, dtype=np.int64) for name, values in columns.items()}
     arrays["text_len"] = np.fromiter(map(len, encoded), np.int64, len(encoded))

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from bot.core.passages import MAX_CHARS, MIN_CHARS, sentence_spans, split_source, split_sources
+import random
+
+import numpy as np
+
+from bot.core.chunk_sentences import chunk_sentence_spans
+from bot.core.passages import (
+    MAX_CHARS,
+    MIN_CHARS,
+    sentence_spans,
+    split_source,
+    split_sources,
+)
 from bot.core.sources import Source, SourceMeta, load_sources, plain_source
 from tests.helpers import ROOT
 
@@ -66,3 +77,34 @@ def test_sentence_splitter_respects_abbreviations_and_quotes() -> None:
         "Mr. Kishida spoke to the U.S. envoy!",
         "Then 1956 came.",
     ]
+
+
+def _one_by_one(texts: list[str]) -> list[list[tuple[int, int]]]:
+    return [sentence_spans(text) or [(0, len(text))] for text in texts]
+
+
+def _at_once(texts: list[str]) -> list[list[tuple[int, int]]]:
+    bases = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) + 1 for t in texts], out=bases[1:])
+    starts, ends, counts = chunk_sentence_spans("\n".join(texts), bases)
+    at = np.concatenate([[0], np.cumsum(counts)])
+    spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    return [spans[at[i] : at[i + 1]] for i in range(len(texts))]
+
+
+def test_sentences_of_many_texts_at_once_equal_each_text_alone() -> None:
+    rng = random.Random(5)
+    # Ends of every kind, abbreviations, whitespace str.strip drops (Unicode too), quotes,
+    # texts starting with a period or a newline: where joining the texts could change an end.
+    letters = [*"ab1 XYZ.!?…\"'”’)](“‘(\n\t\r\x0b\x1c\x85\u2028\u3000\xa0。！？Д", "\ud800"]
+    words = ["Dr.", "U.S.", "e.g.", " A", ". The", "x.", "Feb. 24", "! “Да", "…) 7", '." (B']
+    for _ in range(2000):
+        texts = [
+            "".join(rng.choice(letters + words) for _ in range(rng.randint(0, 40)))
+            for _ in range(rng.randint(0, 12))
+        ]
+        assert _at_once(texts) == _one_by_one(texts), texts
+
+
+def test_no_whitespace_lies_above_the_table_of_spaces() -> None:
+    assert not any(chr(c).isspace() for c in range(0x3001, 0x110000))

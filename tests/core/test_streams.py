@@ -92,7 +92,7 @@ def test_no_passage_is_tokenized_at_query_time(
         raise AssertionError("a passage was tokenized at query time")
 
     monkeypatch.setattr(question_module, "iter_tokens", tokenize)
-    for name in ("iter_tokens", "sentence_spans", "tokenize_chunk"):
+    for name in ("iter_tokens", "chunk_sentence_spans", "tokenize_chunk"):
         monkeypatch.setattr(chunk_tokens, name, refuse)
     answer = engine.ask(question)
     assert answer.answered and answer.quotes[0].highlights and answer.quotes[0].best
