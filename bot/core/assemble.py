@@ -10,8 +10,10 @@ bytes per passage.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,8 +105,14 @@ class Assembler:
         """Sorted vocabulary (only terms in use), postings with BM25 weights, forward counts."""
         parts, self._parts = self._parts, []
         n_terms = len(self._vocab)
-        df = np.zeros(n_terms, dtype=np.int64)
-        for gids, _, _, _ in parts:
+        passages = np.cumsum([len(p[3]) for p in parts])
+        half = int(np.searchsorted(passages, passages[-1] // 2)) + 1 if len(parts) > 1 else 0
+        halves = [parts[:half], parts[half:]]  # placed by two threads, each from its own cursor
+        df_first = np.zeros(n_terms, dtype=np.int64)
+        for gids, _, _, _ in halves[0]:
+            df_first += np.bincount(gids, minlength=n_terms)
+        df = df_first.copy()
+        for gids, _, _, _ in halves[1]:
             df += np.bincount(gids, minlength=n_terms)
         used = np.flatnonzero(df)
         names = list(self._vocab)
@@ -118,49 +126,65 @@ class Assembler:
         doc_len = np.concatenate([p[3] for p in parts] or [np.zeros(0, np.int32)])
         n_docs, total = len(doc_len), int(indptr[-1])
         term_idf = idf(params, df_sorted, n_docs)
-        avgdl = average_length(doc_len)
-        docs, weight = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.float32)
-        tf = np.empty(total, dtype=np.int32)
-        fwd_terms, fwd_counts = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
-        fwd_indptr = np.zeros(n_docs + 1, dtype=np.int64)
-        cursor = indptr[:-1].copy()
-        first_doc = first_entry = 0
-        while parts:
-            gids, counts, entries, lengths = parts.pop(0)
-            n, size = len(lengths), len(gids)
-            owners = np.repeat(np.arange(n, dtype=np.int64), entries)
-            term = new_of_old[gids].astype(np.int64)
-            ascending = (term[1:] > term[:-1]) | (owners[1:] != owners[:-1])
-            if not np.all(ascending):  # within a passage, terms ascending (reused rows already are)
-                order = np.argsort(owners * max(len(terms), 1) + term)  # keys unique: no ties
-                term, counts = term[order], counts[order]
-            fwd_terms[first_entry : first_entry + size] = term
-            fwd_counts[first_entry : first_entry + size] = counts
-            fwd_indptr[first_doc + 1 : first_doc + n + 1] = first_entry + np.cumsum(entries)
-            if size:
-                by_term = np.argsort(term * max(n, 1) + owners)  # passages ascending per term
-                grouped, owner = term[by_term], owners[by_term]
-                start = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
-                sizes = np.diff(np.append(start, size))
-                place = cursor[grouped] + np.arange(size) - np.repeat(start, sizes)
-                docs[place] = first_doc + owner
-                tf[place] = tfs = counts[by_term]
-                weight[place] = weights(params, tfs, lengths[owner], avgdl, term_idf[grouped])
-                cursor[grouped[start]] += sizes
-            first_doc, first_entry = first_doc + n, first_entry + size
-        return Matrices(
+        out = Matrices(
             terms,
             indptr,
-            docs,
-            weight,
-            tf,
+            np.empty(total, dtype=np.int32),
+            np.empty(total, dtype=np.float32),
+            np.empty(total, dtype=np.int32),
             zero_weights(params, term_idf),
             term_idf,
             doc_len,
-            fwd_indptr,
-            fwd_terms,
-            fwd_counts,
+            np.zeros(n_docs + 1, dtype=np.int64),
+            np.empty(total, dtype=np.int32),
+            np.empty(total, dtype=np.int32),
         )
+        del parts
+        second = indptr[:-1].copy()
+        second[new_of_used] += df_first[used]
+        starts = [(indptr[:-1].copy(), 0, 0)]
+        starts.append((second, sum(len(p[3]) for p in halves[0]), int(df_first.sum())))
+        place = functools.partial(_place, params, out, new_of_old, average_length(doc_len))
+        with ThreadPoolExecutor(2) as pool:  # NumPy lets go of the GIL: both cores work
+            list(pool.map(place, halves, starts))
+        return out
+
+
+def _place(
+    params: BM25Params,
+    out: Matrices,
+    new_of_old: np.ndarray,
+    avgdl: float,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    start: tuple[np.ndarray, int, int],
+) -> None:
+    """Write the postings (passages ascending per term, weighed) and forward rows of consecutive
+    chunks into ``out``, from each term's ``cursor`` and the chunks' first passage and entry."""
+    cursor, first_doc, first_entry = start
+    width = max(len(out.terms), 1)
+    while parts:
+        gids, counts, entries, lengths = parts.pop(0)
+        n, size = len(lengths), len(gids)
+        owners = np.repeat(np.arange(n, dtype=np.int64), entries)
+        term = new_of_old[gids].astype(np.int64)
+        ascending = (term[1:] > term[:-1]) | (owners[1:] != owners[:-1])
+        if not np.all(ascending):  # within a passage, terms ascending (reused rows already are)
+            order = np.argsort(owners * width + term)  # keys unique: no ties
+            term, counts = term[order], counts[order]
+        out.forward_terms[first_entry : first_entry + size] = term
+        out.forward_counts[first_entry : first_entry + size] = counts
+        out.forward_indptr[first_doc + 1 : first_doc + n + 1] = first_entry + np.cumsum(entries)
+        if size:
+            by_term = np.argsort(term * max(n, 1) + owners)  # passages ascending per term
+            grouped, owner = term[by_term], owners[by_term]
+            begins = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
+            sizes = np.diff(np.append(begins, size))
+            place = cursor[grouped] + np.arange(size) - np.repeat(begins, sizes)
+            out.docs[place] = first_doc + owner
+            out.tf[place] = tfs = counts[by_term]
+            out.weights[place] = weights(params, tfs, lengths[owner], avgdl, out.idf[grouped])
+            cursor[grouped[begins]] += sizes
+        first_doc, first_entry = first_doc + n, first_entry + size
 
 
 def average_length(doc_len: np.ndarray) -> float:

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
@@ -79,15 +80,22 @@ def finish_generation(
     arrays: dict[str, np.ndarray],
 ) -> None:
     """Save the arrays, digest every file, rename the folder into place, swap the manifest."""
-    for name, array in arrays.items():
+
+    def save(name: str, array: np.ndarray) -> None:
         dtype = ARRAYS[name][0] if name in ARRAYS else array.dtype
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(array, dtype=dtype))
-    names = sorted(p.name for p in tmp.iterdir())
-    manifest["generation"] = generation
-    manifest["sizes"] = {n: (tmp / n).stat().st_size for n in names}
-    manifest["digests"] = {n: file_digest(tmp / n) for n in names}
-    for name in names:
+
+    def digest(name: str) -> str:
+        found = file_digest(tmp / name)
         _fsync(tmp / name)
+        return found
+
+    with ThreadPoolExecutor(2) as pool:  # writing, hashing and fsync let go of the GIL
+        list(pool.map(save, arrays, arrays.values()))
+        names = sorted(p.name for p in tmp.iterdir())
+        manifest["generation"] = generation
+        manifest["sizes"] = {n: (tmp / n).stat().st_size for n in names}
+        manifest["digests"] = dict(zip(names, pool.map(digest, names), strict=True))
     os.replace(tmp, index_dir / generation)
     _fsync(index_dir / generation)
     staged = index_dir / f".{MANIFEST}.tmp"

@@ -25,14 +25,13 @@ import numpy as np
 from bot.core import bm25
 from bot.core.bm25 import BM25Params, Forward, Postings
 from bot.core.extras import EXTRA
-from bot.core.index_checks import ARRAYS, check_ids, check_structure
+from bot.core.index_checks import ARRAYS, check_digests, check_ids, check_structure
 from bot.core.lru import LruMap
 from bot.core.manifest import (
     IndexCorrupt,
     IndexMissing,
     IndexUnavailable,
     corrupt,
-    data_digest,
     member_path,
     open_member,
     read_manifest,
@@ -294,10 +293,7 @@ def load_segment(
     if deep is None:
         deep = sum(sizes.values()) <= DEEP_CHECK_BYTES
     if deep:
-        for name in sorted(expected):
-            if data_digest(maps[name]) != manifest["digests"][name]:
-                raise corrupt(gen / name, "its content does not match the manifest's digest")
-            _advise([maps[name]], mmap.MADV_DONTNEED)  # a deep check holds one file at a time
+        check_digests(gen, manifest["digests"], {name: maps[name] for name in sorted(expected)})
     arrays = {
         name: _array(gen / f"{name}.npy", maps[f"{name}.npy"], dtype)
         for name, (dtype, _) in ARRAYS.items()

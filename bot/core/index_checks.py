@@ -8,13 +8,14 @@ arrays at every load, on everything for ``python -m bot check``.
 from __future__ import annotations
 
 import mmap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bot.core.manifest import corrupt
+from bot.core.manifest import corrupt, data_digest
 from bot.core.sources import BLOCK_KINDS
 from bot.core.streams import STREAM_ARRAYS
 
@@ -139,11 +140,28 @@ def check_structure(
             raise corrupt(gen / f"{name}.npy", "it holds values out of range")
 
 
+def check_digests(
+    gen: Path, digests: dict[str, str], maps: Mapping[str, mmap.mmap | bytes]
+) -> None:
+    """Every file's content against the manifest's digest, two files at a time (hashing lets go
+    of the GIL), each file's pages dropped from this process once hashed."""
+
+    def check(name: str) -> None:
+        if data_digest(maps[name]) != digests[name]:
+            raise corrupt(gen / name, "its content does not match the manifest's digest")
+        mapped = maps[name]
+        if isinstance(mapped, mmap.mmap):
+            mapped.madvise(mmap.MADV_DONTNEED)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(check, maps))
+
+
 def check_ids(gen: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """The checks that read every posting: passage and term ids in range, weights finite."""
     n, v = manifest["counts"]["passages"], manifest["counts"]["vocabulary"]
     tokens, sentences = np.diff(arrays["stream_indptr"]), np.diff(arrays["sentence_indptr"])
-    row_length = np.repeat(np.diff(arrays["forward_indptr"]), tokens)  # each token's row
+    row_length = np.repeat(np.diff(arrays["forward_indptr"]).astype(np.int32), tokens)  # per token
     sentence_tokens = np.repeat(tokens, sentences)  # tokens in each sentence's passage
     checks: dict[str, Callable[[np.ndarray], Any]] = {
         "docs": lambda a: not len(a) or (a.min() >= 0 and a.max() < n),
@@ -158,10 +176,13 @@ def check_ids(gen: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]
         "idf": lambda a: np.all(np.isfinite(a)),
         "zero": lambda a: np.all(np.isfinite(a)),
     }
+    partner = {"stream_starts": "stream_ends", "sentence_starts": "sentence_ends"}
     for name, ok in checks.items():
         if not ok(arrays[name]):
             raise corrupt(gen / f"{name}.npy", "it holds values out of range")
         release(arrays[name])
+        if name in partner:
+            release(arrays[partner[name]])
 
 
 def release(array: np.ndarray) -> None:
