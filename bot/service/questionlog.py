@@ -342,8 +342,11 @@ class QuestionLog:
         return entry
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # made once, not at every line
+
+
 def _line(entry: dict[str, Any]) -> bytes:
-    return (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+    return (_encode(entry) + "\n").encode("utf-8")
 
 
 def _cut(question: str) -> str:

@@ -21,7 +21,7 @@ import http
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import httptools
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
@@ -86,8 +86,7 @@ class FastRoute:
         return status, error_json(status, message), headers
 
 
-@dataclass(frozen=True)
-class _Ask:
+class _Ask(NamedTuple):
     """One parsed ``GET /api/ask``: its decoded query, target, token header and keep-alive."""
 
     query: MultiDictProxy[str]

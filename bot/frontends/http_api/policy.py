@@ -8,7 +8,6 @@ make the JSON bodies and count the request with the functions here, so they answ
 
 from __future__ import annotations
 
-import functools
 import hmac
 import json
 import logging
@@ -32,7 +31,8 @@ NOSNIFF = ("X-Content-Type-Options", "nosniff")  # on every response
 # (status, message, extra headers): a refusal, before it is made a response
 Refusal = tuple[int, str, dict[str, str]]
 
-_dumps = functools.partial(json.dumps, ensure_ascii=False)
+# One encoder made once: ``json.dumps`` with options builds a new one at every call (~4 µs).
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def dumps(value: object) -> str:
