@@ -7,13 +7,14 @@ import asyncio
 import json
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.frontends.http_api.fast import FastRoute
+from bot.frontends.http_api.fast import FastConnection, FastRoute
 from bot.frontends.http_api.server import bound_address, start_http
 from bot.service.service import Service
 from bot.service.settings import Settings
@@ -302,3 +303,41 @@ def test_the_access_log_line_is_aiohttps(
     assert len(lines) == 2 and len(lean) == 1
     fast, routed = (re.sub(r" [\d.]+s$", "", line) for line in lines)
     assert fast == routed and fast.startswith(f'"GET {ASK} HTTP/1.1" 200 ')
+
+
+def test_a_client_that_does_not_read_is_paused_not_buffered_without_end(
+    service: Service, settings: Settings, lean: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 pipelined asks (12 MB of answers) sent before reading any: the server stops
+    answering that connection while its responses pile up, answers another meanwhile, then
+    every answer comes."""
+    paused: list[bool] = []
+    pause = FastConnection.pause_writing
+
+    def counted(self: FastConnection) -> None:
+        paused.append(True)
+        pause(self)
+
+    monkeypatch.setattr(FastConnection, "pause_writing", counted)
+
+    async def scenario() -> tuple[list[int], int]:
+        async with serving(service, settings) as url:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the connect
+            sock.connect(("127.0.0.1", port_of(url)))
+            slow = Conn(*await asyncio.open_connection(sock=sock))
+            slow.writer.transport.set_write_buffer_limits(high=1 << 24)
+            slow.writer.write(request(ASK) * 10_000)
+            await asyncio.sleep(0.3)
+            other = await connect(port_of(url))
+            await other.send(request("/healthz"))
+            health = (await other.response())[0]
+            other.writer.close()
+            statuses = [(await slow.response())[0] for _ in range(10_000)]
+            slow.writer.close()
+            return statuses, health
+
+    statuses, health = run(scenario())
+    assert health == 200
+    assert statuses == [200] * 10_000 and len(lean) == 10_000
+    assert paused  # the transport's buffer filled: answering waited for the client to read
