@@ -198,11 +198,12 @@ class SegmentedIndex(Index):
                 row = self._row(which, int(term))
                 if row is not None:
                     parts.append(row[0])
-                    weighted.append(count * row[1])
+                    weighted.append(row[1] if count == 1 else count * row[1])  # as bm25.search
             if parts:  # every posting added to its passage in query-term order, as bm25.search
                 candidates = np.concatenate(parts)
                 scores = np.bincount(candidates, np.concatenate(weighted), minlength=segment.size)
-                values = scores[candidates] + constant
+                values = scores[candidates]
+                values += constant
                 multiplier = segment.multiplier(kinds)
                 if multiplier is not None:
                     values *= multiplier[candidates]
