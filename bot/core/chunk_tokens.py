@@ -18,7 +18,7 @@ import numpy as np
 from bot.core.assemble import Chunk
 from bot.core.chunk_sentences import chunk_sentence_spans
 from bot.core.streams import CAPITAL, Streams, flags_of
-from bot.core.tokenizer import cut_tokens, iter_tokens
+from bot.core.tokenizer import find_tokens, iter_tokens
 
 MEMO_LIMIT = 1_000_000  # distinct raw tokens remembered per process; past it the memo starts over
 
@@ -48,6 +48,7 @@ class _Memo:
         self.terms: list[str] = []  # term number → term
         self.term_of: dict[str, int] = {}
         self.first, self.count = _Column(np.int64), _Column(np.int64)  # per raw: its pieces
+        self.alnum = _Column(np.int64)  # per raw: its letters and digits
         self.term, self.start = _Column(np.int64), _Column(np.int64)  # per piece
         self.end, self.flag = _Column(np.int64), _Column(np.uint8)
 
@@ -59,6 +60,7 @@ class _Memo:
             return found
         first: list[int] = []
         count: list[int] = []
+        alnum: list[int] = []
         term: list[int] = []
         start: list[int] = []
         end: list[int] = []
@@ -80,10 +82,11 @@ class _Memo:
                     flag.append(flags_of(raw[s:e]))
                 first.append(self.term.size + before)
                 count.append(len(term) - before)
+                alnum.append(sum(map(str.isalnum, raw)))
             found[i] = number
         for column, values in zip(
-            (self.first, self.count, self.term, self.start, self.end, self.flag),
-            (first, count, term, start, end, flag),
+            (self.first, self.count, self.alnum, self.term, self.start, self.end, self.flag),
+            (first, count, alnum, term, start, end, flag),
             strict=True,
         ):
             column.extend(values)
@@ -91,6 +94,18 @@ class _Memo:
 
 
 _MEMO = _Memo()
+_ASCII_ALNUM = np.array([chr(c).isalnum() for c in range(128)], dtype=bool)
+_ALNUM: list[np.ndarray] = []  # str.isalnum of every code point, made when first needed
+
+
+def _is_alnum(text: str) -> np.ndarray:
+    """Whether each character of ``text`` is a letter or digit (``str.isalnum``)."""
+    if text.isascii():
+        return _ASCII_ALNUM[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
+    if not _ALNUM:
+        _ALNUM.append(np.char.isalnum(np.arange(0x110000, dtype=np.uint32).view("<U1")))
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return _ALNUM[0][codes]
 
 
 def tokenize_chunk(texts: Sequence[str]) -> Chunk:
@@ -103,12 +118,13 @@ def tokenize_chunk(texts: Sequence[str]) -> Chunk:
     n = len(texts)
     bases = _offsets(np.fromiter(map(len, texts), np.int64, n) + 1)  # each text in ``joined``
     joined = "\n".join(texts)  # "\n" ends every token and no token looks past it
-    parts = cut_tokens(joined)
-    raws = parts[1::2]
-    at = _offsets(np.fromiter(map(len, parts), np.int64, len(parts)))[1:-1:2]  # raw starts
+    raws = find_tokens(joined)
+    raw_id = memo.lookup(raws)
+    # A raw token starts at the first letter or digit no token before it holds.
+    before = _offsets(memo.alnum.data[raw_id])[:-1]
+    at = np.flatnonzero(_is_alnum(joined))[before]
     text_of_raw = np.searchsorted(bases, at, side="right") - 1
     raw_start = at - bases[text_of_raw]
-    raw_id = memo.lookup(raws)
     count = memo.count.data[raw_id]  # tokens of each raw token: none for a stop word, some for CJK
     last = np.cumsum(count)
     raw_of_token = np.repeat(np.arange(len(raws)), count)

@@ -9,8 +9,8 @@ The answer pipeline reads these instead of tokenizing a candidate at query time.
 
 from __future__ import annotations
 
+import io
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,13 +113,15 @@ def flags_of(word: str) -> int:
 class StreamWriter:
     """Writes the streams of a build's passages, in passage order, as ``.npy`` files in a folder.
 
-    Columns are appended to raw files as chunks arrive (memory stays a chunk's worth) and
-    become ``.npy`` files with their headers at :meth:`close`.
+    Columns are appended to their files as chunks arrive (memory stays a chunk's worth) after
+    room for the header, which :meth:`close` writes once the length is known (no copy).
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.raw = {name: (folder / f".{name}.raw").open("wb") for name in _COLUMNS}
+        self.files = {name: (folder / f"{name}.npy").open("wb") for name in _COLUMNS}
+        for handle in self.files.values():
+            handle.write(bytes(_HEADER))
         self.lengths = {name: 0 for name in _COLUMNS}
         self.counts: dict[str, list[np.ndarray]] = {"stream_indptr": [], "sentence_indptr": []}
 
@@ -127,28 +129,27 @@ class StreamWriter:
         """Append the streams of the next passages."""
         for name, column in streams.columns().items():
             data = np.ascontiguousarray(column, dtype=STREAM_ARRAYS[name])
-            self.raw[name].write(data.tobytes())
+            self.files[name].write(data.data)
             self.lengths[name] += len(data)
         self.counts["stream_indptr"].append(np.diff(streams.token_indptr))
         self.counts["sentence_indptr"].append(np.diff(streams.sentence_indptr))
 
     def close(self) -> None:
-        """Write every array's ``.npy`` file (the raw parts are removed)."""
+        """Write every array's ``.npy`` header (and the offsets' files)."""
         for name, parts in self.counts.items():
             counts = np.concatenate([np.zeros(1, np.int64), *parts])
             np.save(self.folder / f"{name}.npy", np.cumsum(counts), allow_pickle=False)
-        for name, handle in self.raw.items():
+        for name, handle in self.files.items():
+            header = io.BytesIO()
+            shape = {"descr": STREAM_ARRAYS[name], "fortran_order": False}
+            np.lib.format.write_array_header_1_0(header, {**shape, "shape": (self.lengths[name],)})
+            assert len(header.getvalue()) == _HEADER  # the room left for it at the start
+            handle.seek(0)
+            handle.write(header.getvalue())
             handle.close()
-            raw = self.folder / f".{name}.raw"
-            header = {"descr": STREAM_ARRAYS[name], "fortran_order": False}
-            with (self.folder / f"{name}.npy").open("wb") as out, raw.open("rb") as data:
-                np.lib.format.write_array_header_1_0(
-                    out, {**header, "shape": (self.lengths[name],)}
-                )
-                shutil.copyfileobj(data, out, 1 << 20)
-            raw.unlink()
 
 
+_HEADER = 128  # bytes of a 1-D .npy header (format 1.0, padded to 64) for any length below 10**17
 _COLUMNS = [name for name in STREAM_ARRAYS if not name.endswith("_indptr")]
 
 

@@ -87,6 +87,12 @@ def cut_tokens(text: str) -> list[str]:
     return (_ASCII_CUT if text.isascii() else _CUT).split(text)
 
 
+def find_tokens(text: str) -> list[str]:
+    """The raw tokens of ``text`` in order (``cut_tokens(text)[1::2]``, without the gaps). Each
+    starts with a letter or digit (``str.isalnum``) and every such character is in one."""
+    return (_ASCII_CUT if text.isascii() else _CUT).findall(text)
+
+
 def _bigrams(run: str) -> Iterator[tuple[str, int, int]]:
     """Overlapping character bigrams of a CJK run (a lone character stays a unigram)."""
     if len(run) == 1:

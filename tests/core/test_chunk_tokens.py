@@ -46,3 +46,10 @@ def test_the_memo_starts_over_past_its_limit(monkeypatch: pytest.MonkeyPatch) ->
     assert chunk_tokens._MEMO is not first and len(chunk_tokens._MEMO.raw) > 5
     many = [f"word{i} number {i}" for i in range(3000)]  # the memo's arrays grow past their start
     assert tokenize_chunk(many).doc_len.tolist() == [3] * 3000
+
+
+def test_letters_and_digits_are_told_apart_as_str_isalnum_does() -> None:
+    text = "".join(map(chr, range(0x110000)))  # lone surrogates included
+    expected = [c.isalnum() for c in text]
+    assert chunk_tokens._is_alnum(text).tolist() == expected
+    assert chunk_tokens._is_alnum("ab 1_").tolist() == [True, True, False, True, False]
