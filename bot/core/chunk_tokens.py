@@ -1,11 +1,11 @@
 """Tokenizing a build's passages a chunk at a time: term counts and token streams in one pass.
 
 Each distinct raw token (a piece of text the tokenizer's regex cuts out) is worked out once per
-process — its terms, their spans in it and their flags — and kept in arrays (:class:`_Memo`), so a
-chunk costs one regex split over all its texts, one sentence split per text and one dictionary
-lookup per raw token; everything else per token (terms, spans, ranks, counts, sentences) is NumPy
-over the whole chunk. Replicated corpora and real archives repeat most words, so after the first
-pieces almost every raw token is a lookup.
+process — its terms, their spans in it, their flags, its letters and digits — and kept in arrays
+(:class:`_Memo`), so a chunk costs one regex ``findall`` over its texts joined by newlines and one
+dictionary lookup per raw token; everything else per token (where it starts, terms, spans, ranks,
+counts, sentences) is NumPy over the whole chunk. Replicated corpora and real archives repeat
+most words, so after the first pieces almost every raw token is a lookup.
 """
 
 from __future__ import annotations

@@ -27,13 +27,14 @@ def read_jsonl(
     with path.open("rb") as handle:
         handle.seek(start)
         number -= 1
-        while end is None or handle.tell() < end:
-            raw = handle.readline()
-            if not raw:
+        position = start  # where the next line starts (counted: no seek per line)
+        for raw in handle:
+            if end is not None and position >= end:
                 break
             number += 1
+            position += len(raw)
             if at is not None:
-                at(handle.tell())
+                at(position)
             if not raw.strip():
                 continue
             try:
