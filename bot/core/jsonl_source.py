@@ -48,29 +48,39 @@ def read_jsonl(
             yield _json_document(record, rel, number)
 
 
+_FIELDS = ("title", "outlet", "author", "date", "url", "language")
+
+
+def _label(doc_id: Any) -> str:
+    """How a problem names the document."""
+    return f"document {doc_id!r}" if doc_id is not None else "document"
+
+
 def _json_document(record: Any, rel: str, number: int) -> tuple[Source | None, list[Problem]]:
     if not isinstance(record, dict):
         return None, [Problem(rel, "expected a JSON object per line", number)]
     doc_id = record.get("id")
-    label = f"document {doc_id!r}" if doc_id is not None else "document"
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
-        return None, [Problem(rel, f"{label} has no 'text'", number)]
-    if not isinstance(doc_id, str | int) or isinstance(doc_id, bool) or not str(doc_id).strip():
+        return None, [Problem(rel, f"{_label(doc_id)} has no 'text'", number)]
+    if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or not str(doc_id).strip():
         return None, [Problem(rel, "document has no 'id' (a string or number)", number)]
-    values = {}
-    for key in ("title", "outlet", "author", "date", "url", "language"):
+    values: dict[str, str | None] = {}
+    for key in _FIELDS:
         value = record.get(key)
-        if value is not None and not isinstance(value, str):
-            return None, [Problem(rel, f"{label}: {key!r} must be a string", number)]
-        values[key] = value.strip() or None if isinstance(value, str) else None
+        if value is None:
+            values[key] = None
+        elif isinstance(value, str):
+            values[key] = value.strip() or None
+        else:
+            return None, [Problem(rel, f"{_label(doc_id)}: {key!r} must be a string", number)]
     warnings, extra = [], {}
     if values["date"] and not valid_date(values["date"]):
-        message = f"{label}: {BAD_DATE.format(values['date'])}; kept as date_note"
+        message = f"{_label(doc_id)}: {BAD_DATE.format(values['date'])}; kept as date_note"
         warnings.append(Problem(rel, message, number, False))
         extra["date_note"], values["date"] = values["date"], None
     meta = SourceMeta(id=str(doc_id), path=f"{rel}:{number}", extra=extra, **values)
     source = plain_source(meta, text)
     if source is None:
-        return None, [Problem(rel, f"{label} has no text", number)]
+        return None, [Problem(rel, f"{_label(doc_id)} has no text", number)]
     return source, warnings

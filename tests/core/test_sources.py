@@ -338,3 +338,24 @@ def test_the_span_of_an_html_quote_is_into_its_extracted_text(tmp_path: Path) ->
     assert source.text.split("\n\n")[1].startswith("Trains")
     assert span_basis("page.html") == "extracted_text" and span_basis("a/b.HTM") == "extracted_text"
     assert span_basis("docs.jsonl:12") == "jsonl_text" and span_basis("x.md") == "file"
+
+
+def test_jsonl_problems_name_the_document_and_fields_are_trimmed(tmp_path: Path) -> None:
+    lines = [
+        '{"id": 7, "title": 3, "text": "Text."}',
+        '{"id": "b", "text": "  "}',
+        '{"text": "no id"}',
+        '{"id": "c", "title": "  Kept  ", "author": " ", "text": "Some text."}',
+    ]
+    _write(tmp_path, "docs.jsonl", "\n".join(lines) + "\n")
+    (source,), problems = load_sources(tmp_path / "docs.jsonl")
+    assert [p.message for p in problems] == [
+        "document 7: 'title' must be a string",
+        "document 'b' has no 'text'",
+        "document has no 'id' (a string or number)",
+    ]
+    assert (source.meta.title, source.meta.author, source.meta.path) == (
+        "Kept",
+        None,
+        "docs.jsonl:4",
+    )
