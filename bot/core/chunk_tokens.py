@@ -17,7 +17,7 @@ import numpy as np
 
 from bot.core.assemble import Chunk
 from bot.core.chunk_sentences import chunk_sentence_spans
-from bot.core.streams import CAPITAL, Streams, flags_of
+from bot.core.streams import CAPITAL, Streams, flags_of, offsets
 from bot.core.tokenizer import find_tokens, iter_tokens
 
 MEMO_LIMIT = 1_000_000  # distinct raw tokens remembered per process; past it the memo starts over
@@ -116,12 +116,12 @@ def tokenize_chunk(texts: Sequence[str]) -> Chunk:
         _MEMO = _Memo()
     memo = _MEMO
     n = len(texts)
-    bases = _offsets(np.fromiter(map(len, texts), np.int64, n) + 1)  # each text in ``joined``
+    bases = offsets(np.fromiter(map(len, texts), np.int64, n) + 1)  # each text in ``joined``
     joined = "\n".join(texts)  # "\n" ends every token and no token looks past it
     raws = find_tokens(joined)
     raw_id = memo.lookup(raws)
     # A raw token starts at the first letter or digit no token before it holds.
-    before = _offsets(memo.alnum.data[raw_id])[:-1]
+    before = offsets(memo.alnum.data[raw_id])[:-1]
     at = np.flatnonzero(_is_alnum(joined))[before]
     text_of_raw = np.searchsorted(bases, at, side="right") - 1
     raw_start = at - bases[text_of_raw]
@@ -141,8 +141,8 @@ def tokenize_chunk(texts: Sequence[str]) -> Chunk:
         token_text * width + ids, return_inverse=True, return_counts=True
     )
     entries = np.bincount(keys // width, minlength=n).astype(np.int64)
-    ranks = inverse.reshape(-1) - _offsets(entries)[token_text]
-    token_indptr = _offsets(token_counts)
+    ranks = inverse.reshape(-1) - offsets(entries)[token_text]
+    token_indptr = offsets(token_counts)
     streams = _sentences(joined, bases, token_indptr, token_starts, memo.flag.data[piece])
     streams.ranks, streams.starts, streams.ends = ranks.astype(np.int32), token_starts, token_ends
     chunk = Chunk(
@@ -178,7 +178,7 @@ def _sentences(
     """The streams' sentences (each text's spans, each token's sentence, each sentence's first
     token) and the tokens' flags, a capital opening a sentence cleared; ranks and spans unset."""
     sentence_starts, sentence_ends, sentence_counts = chunk_sentence_spans(joined, bases)
-    sentence_indptr = _offsets(sentence_counts)
+    sentence_indptr = offsets(sentence_counts)
     tokens = np.diff(token_indptr)
     at = token_starts + np.repeat(bases[:-1], tokens)  # texts laid end to end, apart
     ends = sentence_ends + np.repeat(bases[:-1], sentence_counts)
@@ -201,9 +201,3 @@ def _sentences(
         sentence_ends=sentence_ends,
         sentence_first=(first - token_indptr[sentence_owner]).astype(np.int32),
     )
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=out[1:])
-    return out

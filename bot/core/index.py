@@ -37,7 +37,7 @@ from bot.core.manifest import (
     read_manifest,
 )
 from bot.core.sources import BLOCK_KINDS, SourceMeta
-from bot.core.streams import Streams
+from bot.core.streams import Streams, gather_rows
 from bot.core.vocabulary import Vocabulary
 
 __all__ = ["ARRAYS", "Index", "IndexCorrupt", "IndexMissing", "IndexUnavailable", "load_index"]
@@ -198,11 +198,7 @@ class Index:
         """
         fwd = self.forward_counts
         ids = np.asarray(passage_ids, dtype=np.int64)
-        lo, hi = fwd.indptr[ids], fwd.indptr[ids + 1]
-        lengths = hi - lo
-        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        positions = np.repeat(lo - indptr[:-1], lengths) + np.arange(indptr[-1])
+        indptr, positions = gather_rows(fwd.indptr, ids)
         return indptr, fwd.terms[positions], fwd.counts[positions]
 
     def health(self) -> str | None:

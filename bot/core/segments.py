@@ -26,7 +26,7 @@ from bot.core.assemble import average_length
 from bot.core.index import Index, SourceTable, _array, load_segment
 from bot.core.manifest import corrupt
 from bot.core.sources import SourceMeta
-from bot.core.streams import Streams, gather_rows
+from bot.core.streams import Streams, gather_rows, offsets
 from bot.core.vocabulary import Vocabulary
 
 MIX = "mix-"  # the delta folder's arrays that join it to its base
@@ -141,8 +141,7 @@ class SegmentedIndex(Index):
         lengths = np.zeros(len(ids), dtype=np.int64)
         for mask, (seg_indptr, _, _) in parts:
             lengths[mask] = np.diff(seg_indptr)
-        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
+        indptr = offsets(lengths)
         terms, counts = np.empty(indptr[-1], np.int32), np.empty(indptr[-1], np.int32)
         owner = np.repeat(np.arange(len(ids)), lengths)
         for n, (mask, (_, seg_terms, seg_counts)) in enumerate(parts):

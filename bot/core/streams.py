@@ -153,10 +153,16 @@ _HEADER = 128  # bytes of a 1-D .npy header (format 1.0, padded to 64) for any l
 _COLUMNS = [name for name in STREAM_ARRAYS if not name.endswith("_indptr")]
 
 
+def offsets(counts: np.ndarray) -> np.ndarray:
+    """The CSR-style indptr of rows of these lengths: ``[0, c0, c0 + c1, …]`` (int64)."""
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
 def gather_rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For CSR-style ``indptr`` and some rows: the rows' own indptr and their entries' positions."""
     lo, hi = indptr[rows], indptr[rows + 1]
     lengths = hi - lo
-    out = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=out[1:])
+    out = offsets(lengths)
     return out, np.repeat(lo - out[:-1], lengths) + np.arange(out[-1])
