@@ -74,7 +74,6 @@ class AnswerabilitySettings:
     semantic_threshold: float | None = None  # None: each semantic model's own
     semantic_min_coverage: float | None = None
     min_semantic: float | None = None
-    semantic_model: Path | None = None  # None: the one fitted for the scorer in use
 
 
 @dataclass(frozen=True)
@@ -173,13 +172,12 @@ def judge(
     fitted with the cosines in ``semantic`` (see :func:`semantic_model_path`)."""
     signals = features(question, scores, evidence, ideal, semantic)
     meaning = semantic is not None and len(semantic) == len(scores)
+    threshold = threshold_of(settings, semantic_model if meaning else None)
     if meaning:
-        model = load_model(settings.semantic_model or semantic_model)
-        threshold = _given(settings.semantic_threshold, model.threshold)
+        model = load_model(semantic_model)
         min_coverage = _given(settings.semantic_min_coverage, model.min_coverage)
     else:
-        model, threshold = load_model(settings.model), settings.threshold
-        min_coverage = settings.min_coverage
+        model, min_coverage = load_model(settings.model), settings.min_coverage
     probability = model.probability(signals) if len(scores) else 0.0
     holds = evidence.coverage >= min_coverage
     if meaning:
@@ -191,6 +189,14 @@ def judge(
     keep = (scores >= settings.min_relative * scores[0]) & holds
     relevant = [int(r) for r in np.flatnonzero(keep)]
     return Verdict(relevant, None, probability, signals)
+
+
+def threshold_of(settings: AnswerabilitySettings, semantic_model: Path | None) -> float:
+    """The P(answerable) a question must reach: the lexical threshold, or with a semantic
+    scorer (``semantic_model``: its fitted model) that model's unless the settings set one."""
+    if semantic_model is None:
+        return settings.threshold
+    return _given(settings.semantic_threshold, load_model(semantic_model).threshold)
 
 
 def _given(value: float | None, default: float) -> float:

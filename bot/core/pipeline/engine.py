@@ -26,8 +26,8 @@ from bot.core.pipeline.answerability import (
     AnswerabilitySettings,
     Verdict,
     judge,
-    load_model,
     semantic_model_path,
+    threshold_of,
 )
 from bot.core.pipeline.diversify import DiversifySettings, diversify, note_agreement
 from bot.core.pipeline.match import Evidence, concept_weights, gather, similarities
@@ -151,12 +151,8 @@ class Engine:
 
     def threshold(self) -> float:
         """The P(answerable) this engine answers from: its semantic model's, with a scorer."""
-        settings = self.tuning.answerability
-        if self.semantic is None:
-            return settings.threshold
-        if settings.semantic_threshold is not None:
-            return settings.semantic_threshold
-        return load_model(settings.semantic_model or self._semantic_model).threshold
+        semantic_model = self._semantic_model if self.semantic is not None else None
+        return threshold_of(self.tuning.answerability, semantic_model)
 
     def warm(self) -> None:
         """Load now what the first question would otherwise wait for (the embedding model, about

@@ -279,11 +279,8 @@ def semantic_stage(settings: SemanticSettings) -> SemanticStage | None:
     model = settings.model or installed_model()
     if model is None and settings.mode == "auto":
         return None
-    if model is None or model == MINILM:
-        locate_model_files()  # SemanticUnavailable names the install commands
-    else:
-        locate_static_files()
-    model = model or MINILM
+    model = model or MINILM  # "on" with nothing installed: MiniLM's error names the install
+    (locate_model_files if model == MINILM else locate_static_files)()  # SemanticUnavailable
     with _LOCK:
         key = (model, settings.max_tokens)
         if key not in _STAGES:
