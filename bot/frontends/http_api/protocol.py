@@ -14,7 +14,6 @@ descriptors) are logged once per interval, not once per attempt.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import resource
@@ -25,6 +24,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
+
+from bot.frontends.http_api.policy import error_json
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,10 @@ class Notices:
 
 
 def _error_body(status: int, message: str) -> web.Response:
-    body = json.dumps({"error": message, "status": status}, ensure_ascii=False)
-    response = web.Response(status=status, text=body, content_type="application/json")
+    body = error_json(status, message)
+    response = web.Response(
+        status=status, body=body, content_type="application/json", charset="utf-8"
+    )
     response.force_close()
     return response
 
