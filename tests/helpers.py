@@ -133,7 +133,7 @@ def service_settings(tmp_path: Path, **question_log: object) -> Settings:
         sources=write_corpus(tmp_path / "sources"),
         index=tmp_path / "index",
         http=HttpSettings(max_k=5),
-        question_log=QuestionLogSettings(**log),  # type: ignore[arg-type]
+        question_log=QuestionLogSettings(**log),
         semantic="off",  # answers pinned lexically; the semantic stage has its own tests
     )
 
@@ -189,7 +189,7 @@ SQUAD_ARTICLES = {
 }
 
 
-def write_squad(path: Path, articles: dict[str, list] | None = None) -> Path:
+def write_squad(path: Path, articles: dict[str, list[Any]] | None = None) -> Path:
     """A SQuAD 2.0 JSON file: ``title → [(context, [(question, answer)], [impossible q])]``."""
     import json
 
@@ -336,7 +336,7 @@ def spawn_in_pty(
 
 def run_in_pty(args: list[str], *, columns: int = 80, timeout: float = 60, **env: str) -> str:
     """Run ``python -m bot ARGS`` on a pseudo-terminal to its end; everything it wrote, decoded."""
-    proc, fd = spawn_in_pty(args, columns=columns, **env)
+    proc, fd = spawn_in_pty(args, columns=columns, home=None, **env)
     try:
         out = read_until(fd, None, timeout)
         proc.wait(timeout=timeout)

@@ -37,7 +37,9 @@ class AnswerView(discord.ui.View):
         self.bot = bot
 
     @discord.ui.button(label="Sources", custom_id="sources", style=discord.ButtonStyle.primary)
-    async def sources(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+    async def sources(
+        self, interaction: discord.Interaction, button: discord.ui.Button[AnswerView]
+    ) -> None:
         await interaction.response.send_message("source list", ephemeral=True)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: Any) -> None:
@@ -70,7 +72,15 @@ class StandInTestBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         guild = discord.Object(self.guild_id)
-        for cmd in (ask, big, twice, slow, dmme, reindex):
+        slash: tuple[app_commands.Command[Any, Any, Any], ...] = (
+            ask,
+            big,
+            twice,
+            slow,
+            dmme,
+            reindex,
+        )
+        for cmd in slash:
             self.tree.add_command(cmd, guild=guild)
         self.synced = await self.tree.sync(guild=guild)
         self.tree.add_command(ping)

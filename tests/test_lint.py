@@ -24,7 +24,8 @@ def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(
     shutil.which("ruff") is None
-    and subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode,
+    and subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode
+    != 0,
     reason="ruff is in the test extra",
 )
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
@@ -33,8 +34,8 @@ def test_ruff_is_clean(command: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_is_clean_on_bot(tmp_path: Path) -> None:
-    """``mypy`` with the [tool.mypy] settings of pyproject.toml (strict, over bot/)."""
+def test_mypy_is_clean(tmp_path: Path) -> None:
+    """``mypy`` with the [tool.mypy] settings of pyproject.toml (strict, over bot/ and tests/)."""
     pytest.importorskip("mypy", reason="mypy is in the test extra")
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")],

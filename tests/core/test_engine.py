@@ -155,7 +155,7 @@ def test_engine_works_on_any_corpus(tmp_path: Path) -> None:
     assert answer.answered and answer.quotes[0].source.outlet == "Kitchen Weekly"
 
 
-def test_also_reported_by_names_a_few_sources_and_counts_the_rest(tmp_path) -> None:
+def test_also_reported_by_names_a_few_sources_and_counts_the_rest(tmp_path: Path) -> None:
     from tests.helpers import write_corpus
 
     copy = "Heavy snow closed the mountain pass on Sunday, stranding two hundred drivers.\n"

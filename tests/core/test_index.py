@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core import build as build_module
 from bot.core.bm25 import BM25Params
 from bot.core.build import build_index
 from bot.core.index import IndexCorrupt, IndexMissing, SourceTable, load_index
@@ -161,7 +160,7 @@ def test_crash_mid_rebuild_leaves_previous_index_usable(
             raise OSError(28, "No space left on device")
         real_save(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(build_module.np, "save", crashing_save)
+    monkeypatch.setattr("numpy.save", crashing_save)
     with pytest.raises(OSError, match="No space"):
         build_index(sources_dir, index_dir, PARAMS)
     monkeypatch.undo()

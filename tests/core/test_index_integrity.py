@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,7 +134,9 @@ def test_a_bad_npy_never_suggests_allow_pickle(corpus: tuple[Path, Path]) -> Non
         {"skipped": {}},
     ],
 )
-def test_manifest_fields_of_the_wrong_type(corpus: tuple[Path, Path], changes: dict) -> None:
+def test_manifest_fields_of_the_wrong_type(
+    corpus: tuple[Path, Path], changes: dict[str, Any]
+) -> None:
     _edit_manifest(corpus[1], **changes)
     with pytest.raises(IndexCorrupt, match=r"manifest\.json"):
         load_index(corpus[1])

@@ -14,6 +14,7 @@ from bot.core.bm25 import BM25Params
 from bot.core.build import build_index
 from bot.core.index import load_index
 from bot.core.reading import Piece, pieces
+from bot.core.source_files import Problem
 
 WORDS = "oil prices rose sharply 17,000 Café Tokyo’s talks treaty 1956 67% the of and".split()
 
@@ -62,11 +63,11 @@ def test_the_index_is_the_same_whatever_the_number_of_workers(
     assert any("invalid JSON" in n for n in notes)
     monkeypatch.setattr(reading, "PIECE_BYTES", 700)  # the archive in a few dozen pieces
     monkeypatch.setattr("bot.core.build.PARALLEL_BYTES", 0)
-    monkeypatch.setattr(reading.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
     assert reading.can_fork()  # the worker path is the one taken
     for workers in (1, 2, 3):
         monkeypatch.setattr(reading, "MAX_WORKERS", workers)
-        again: list[str] = []
+        again: list[Problem] = []
         build_index(sources, tmp_path / f"w{workers}", BM25Params(), on_problem=again.append)
         assert _files(tmp_path / f"w{workers}") == serial, workers
         assert [str(p) for p in again] == notes  # the same problems, in corpus order

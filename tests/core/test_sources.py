@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.source_files import SourcesError, scan_sources, source_files
+from bot.core.source_files import Problem, SourcesError, scan_sources, source_files
 from bot.core.sources import load_sources, span_basis
 from tests.helpers import ROOT, shared_path
 
@@ -230,7 +230,7 @@ def test_html_page_goes_through_article_extraction(tmp_path: Path) -> None:
     assert source.meta.date is None  # not stated by the page: not guessed
 
 
-def _warnings(problems: list) -> list[str]:
+def _warnings(problems: list[Problem]) -> list[str]:
     assert not any(p.error for p in problems), problems
     return [str(p) for p in problems]
 

@@ -58,11 +58,11 @@ def test_an_empty_text_is_a_zero_row_and_the_rest_unit_rows() -> None:
     assert np.linalg.norm(out[1]) == pytest.approx(1.0, abs=1e-5)
     assert StaticEmbedder().encode([]).shape == (0, 256)
     with pytest.raises(TypeError):
-        StaticEmbedder().encode("one string")  # type: ignore[arg-type]
+        StaticEmbedder().encode("one string")
 
 
 def test_missing_vectors_say_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(static_embedding.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     assert not static_installed()
     with pytest.raises(SemanticUnavailable, match="pip install"):
         static_embedding.locate_static_files()

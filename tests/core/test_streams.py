@@ -82,7 +82,7 @@ def test_no_passage_is_tokenized_at_query_time(
     build_index(sources, tmp_path / "index", BM25Params())
     engine = Engine(load_index(tmp_path / "index"))
     question = "How many people came to meet Dr. Smith in May 2023?"
-    only_the_question = question_module.iter_tokens
+    only_the_question = iter_tokens
 
     def tokenize(text: str) -> Iterator[tuple[str, int, int]]:
         assert text == question, "a passage was tokenized at query time"

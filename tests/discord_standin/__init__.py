@@ -408,16 +408,3 @@ async def running_client(
         await client.close()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)
-
-
-with contextlib.suppress(ImportError):
-    import pytest_asyncio
-
-    @pytest_asyncio.fixture
-    async def discord_standin() -> AsyncIterator[DiscordStandIn]:
-        """pytest-asyncio fixture: a started stand-in with discord.py patched.
-
-        Use with ``from tests.discord_standin import discord_standin``.
-        """
-        async with standin_session() as standin:
-            yield standin

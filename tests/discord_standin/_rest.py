@@ -196,7 +196,7 @@ class RestServer(GatewayServer):
         old = {(c["name"], c["type"]): c["id"] for c in self.commands.get(scope, [])}
         stored = []
         for cmd in body:
-            entry = {"type": 1, "default_member_permissions": None, "options": []}
+            entry: Json = {"type": 1, "default_member_permissions": None, "options": []}
             entry.update(cmd, application_id=str(self.app_id), version=str(snowflake()))
             entry["id"] = old.get((entry["name"], entry["type"])) or str(snowflake())
             if guild_id:
@@ -309,7 +309,7 @@ class RestServer(GatewayServer):
         p = inter["payload"]
         meta = {"id": p["id"], "type": p["type"], "user": inter["user"].payload()}
         meta["authorizing_integration_owners"] = p["authorizing_integration_owners"]
-        extra = {"webhook_id": str(self.app_id), "application_id": str(self.app_id)}
+        extra: Json = {"webhook_id": str(self.app_id), "application_id": str(self.app_id)}
         extra.update(interaction_metadata=meta, type=20 if p["type"] == 2 else 0)
         extra["flags"] = flags | int(body.get("flags") or 0)
         channel = self.channel(p["channel_id"])

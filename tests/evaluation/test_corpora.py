@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_unchanged_documents_are_not_rewritten(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["docs.jsonl"]  # no temp file left
 
 
-def _many(n: int) -> dict[str, list]:
+def _many(n: int) -> dict[str, list[Any]]:
     paragraphs = [
         (f"Fact number {i} is the word w{i}.", [(f"What is fact {i}?", f"w{i}")], [f"Why {i}?"])
         for i in range(n)
@@ -89,7 +90,7 @@ def test_real_squad_sample_is_500_plus_500_and_disjoint_from_calibration() -> No
     assert _fingerprint(calibration) == "a5e39ae28ec88a77"
 
 
-def _fingerprint(questions: list) -> str:
+def _fingerprint(questions: list[Any]) -> str:
     return hashlib.sha256(" ".join(q.id for q in questions).encode()).hexdigest()[:16]
 
 

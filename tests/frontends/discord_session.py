@@ -33,7 +33,6 @@ from tests.discord_standin import DiscordStandIn, patch_discord, running_client
 from tests.helpers import ROOT, run, write_corpus
 
 Json = dict[str, Any]
-Json = dict[str, Any]
 EPHEMERAL = 64
 QUESTION = "How many Japanese lived on the islands before the Soviet occupation?"
 MULTI = "Why did Russia suspend the peace treaty talks with Japan?"

@@ -15,6 +15,7 @@ import discord
 import pytest
 
 from bot.frontends.shared import FollowUps
+from bot.service.settings import Settings
 from tests.discord_standin import DiscordStandIn
 from tests.discord_standin._world import EVERYONE_PERMS
 from tests.frontends.discord_session import (
@@ -22,7 +23,6 @@ from tests.frontends.discord_session import (
     MULTI,
     QUESTION,
     Session,
-    Settings,
     assert_no_mentions,
     buttons,
     check_embed,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.service.settings import Settings
 from tests.discord_standin import DiscordStandIn
 from tests.discord_standin._world import CREATE_PUBLIC_THREADS, EVERYONE_PERMS, MESSAGE_CONTENT
 from tests.frontends.discord_session import (
     MULTI,
     QUESTION,
     Session,
-    Settings,
     assert_no_mentions,
     embed_of,
     make_settings,

@@ -110,10 +110,12 @@ def test_a_click_before_the_bot_hears_its_message_id_is_answered(
                 assert response["message"]["content"] == "Thanks, noted: 👍."
             elif label == "More":  # a new answer; "More" retires on the first once it is bound
                 assert re.search(r"quotes? 4", embed_of(response)["footer"]["text"])
-                first = inter["message"]["id"]
-                edited = await s.standin.wait_for_output(
-                    lambda o, first=first: o["kind"] == "edit" and o["message"]["id"] == first
-                )
+                first: str = inter["message"]["id"]
+
+                def edit_of_first(o: Json, first: str = first) -> bool:
+                    return bool(o["kind"] == "edit" and o["message"]["id"] == first)
+
+                edited = await s.standin.wait_for_output(edit_of_first)
                 assert buttons(edited["message"])["More"]["disabled"] is True
             else:
                 assert "\u25b6 " in embed_of(response)["description"]

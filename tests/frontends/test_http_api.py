@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mmap
 import os
 import re
 import signal
@@ -164,7 +165,9 @@ def test_a_rejected_question_is_logged_and_counted(service: Service, settings: S
 def test_unexpected_errors_are_json_500_with_the_traceback_only_in_the_log(
     service: Service, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    service.engine.index.texts.close()  # a real failure: the passage texts are gone
+    texts = service.engine.index.texts
+    assert isinstance(texts, mmap.mmap)
+    texts.close()  # a real failure: the passage texts are gone
 
     async def scenario() -> tuple[int, Any, Any]:
         async with serving(service, settings) as url:

@@ -36,6 +36,7 @@ def _count(service: Service, name: str, **labels: str) -> float | None:
 
 def _logged(service: Service) -> list[dict[str, object]]:
     service.close()
+    assert service.settings is not None
     path = service.settings.question_log.path
     assert path is not None
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

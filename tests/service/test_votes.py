@@ -52,6 +52,7 @@ def test_votes_are_logged_counted_and_the_last_per_user_and_answer_wins(
     assert metrics.value("newsbot_answer_votes_total", frontend="discord", vote="down") == 1
     # after a restart user 7 changes their mind and user 9 flags the second quote of a2
     lifetime(settings, [(7, "a1", "down", None), (9, "a2", "wrong_source", 2)])
+    assert settings.question_log.path is not None
     lines = settings.question_log.path.read_text(encoding="utf-8").splitlines()
     logged = [json.loads(line) for line in lines]
     votes = [e for e in logged if "vote" in e]
@@ -86,7 +87,7 @@ def test_a_vote_must_be_up_down_or_wrong_source() -> None:
 
 
 def test_votes_without_a_user_each_count() -> None:
-    votes = [
+    votes: list[dict[str, Any]] = [
         {"time": "1", "frontend": "x", "user": None, "answer": "a", "vote": "down"},
         {"time": "2", "frontend": "x", "user": None, "answer": "a", "vote": "down"},
         {"time": "3", "frontend": "x", "user": "u", "answer": "a", "vote": "bogus"},

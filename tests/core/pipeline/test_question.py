@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.core.pipeline.engine import Engine
 from bot.core.pipeline.question import (
     QUESTION_WORDS,
+    Question,
     QuestionSettings,
     answer_type,
     understand,
@@ -15,7 +18,7 @@ from bot.core.tokenizer import tokenize
 from tests.helpers import write_corpus
 
 
-def _read(engine: Engine, question: str, context: str | None = None):
+def _read(engine: Engine, question: str, context: str | None = None) -> Question:
     return understand(question, engine.backend, engine.synonyms, QuestionSettings(), context)
 
 
@@ -115,14 +118,14 @@ _POST = {
 }
 
 
-def test_a_typo_goes_to_the_near_term_that_fits_the_other_words(tmp_path) -> None:
+def test_a_typo_goes_to_the_near_term_that_fits_the_other_words(tmp_path: Path) -> None:
     # "stamm" is one edit from "stam" and from "stamp": the question's other words decide.
     engine = Engine.open(write_corpus(tmp_path / "src", _POST), tmp_path / "index")
     assert [c.corrected for c in _read(engine, "jaap stamm club").corrections] == ["stam"]
     assert [c.corrected for c in _read(engine, "stamm collection").corrections] == ["stamp"]
 
 
-def test_without_context_a_dropped_or_doubled_letter_beats_a_changed_one(tmp_path) -> None:
+def test_without_context_a_dropped_or_doubled_letter_beats_a_changed_one(tmp_path: Path) -> None:
     engine = Engine.open(write_corpus(tmp_path / "src", _POST), tmp_path / "index")
     # "stamp" is in more passages, but "stamm" → "stam" drops a letter, → "stamp" changes one
     assert [c.corrected for c in _read(engine, "stamm").corrections] == ["stam"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
-from bot.core.pipeline.match import Evidence
+from bot.core.pipeline.match import Evidence, RowTokens
 from bot.core.pipeline.rerank import RerankSettings, rerank
 
 
@@ -12,7 +14,7 @@ def _evidence(proximity: list[float], typed: list[bool]) -> Evidence:
     n = len(proximity)
     return Evidence(
         passages=np.arange(10, 10 + n),
-        tokens=(),
+        tokens=cast(RowTokens, ()),  # rerank never reads the rows' tokens
         presence=np.ones((n, 1), bool),
         weights=np.ones(1),
         best_sentence=np.zeros(n, int),
@@ -32,7 +34,7 @@ class Semantic:
 
 def test_without_weights_bm25_order_stands() -> None:
     ranked = rerank(
-        "q", np.array([3.0, 2.0, 1.0]), _evidence([0, 1, 1], [0, 1, 1]), RerankSettings()
+        "q", np.array([3.0, 2.0, 1.0]), _evidence([0, 1, 1], [False, True, True]), RerankSettings()
     )
     assert list(ranked.order) == [0, 1, 2] and ranked.semantic is None
 
@@ -51,7 +53,11 @@ def test_a_semantic_scorer_plugs_in() -> None:
     scores = np.array([3.0, 2.9])
     semantic = Semantic({10: 0.1, 11: 0.9})
     ranked = rerank(
-        "q", scores, _evidence([0, 0], [0, 0]), RerankSettings(semantic_weight=0.5), semantic
+        "q",
+        scores,
+        _evidence([0, 0], [False, False]),
+        RerankSettings(semantic_weight=0.5),
+        semantic,
     )
     assert list(ranked.order) == [1, 0]
-    assert list(ranked.semantic) == [0.9, 0.1]
+    assert ranked.semantic is not None and list(ranked.semantic) == [0.9, 0.1]

@@ -155,7 +155,7 @@ def test_vectors_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
     index = ensure_index(
         write_corpus(tmp_path / "s", ARTICLES), tmp_path / "i", PARAMS, extras=(vectors,)
     )
-    vectors.encoder.dim = 32  # type: ignore[misc]
+    vectors.encoder.dim = 32
     with pytest.raises(IndexCorrupt, match="one row a passage"):
         vectors.load(index)
 
@@ -234,7 +234,7 @@ def test_missing_model_error_names_both_install_commands() -> None:
 
 
 def test_missing_pieces_are_listed_as_a_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedding.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(SemanticUnavailable) as caught:
         locate_model_files()
     assert str(caught.value).startswith(

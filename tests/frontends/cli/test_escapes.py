@@ -69,7 +69,11 @@ def test_sources_list_and_report_are_printable(opts: list[str], tmp_path: Path) 
     _clean(listing.stdout)
     assert "Evil␛[31m\ufffdTimes" in listing.stdout and "Harbour ␛]0;pwned␇news" in listing.stdout
     log = tmp_path / "questions.jsonl"
-    entry = {"time": "2026-11-22T03:40:15+00:00", "frontend": "http", "question": f"x{TITLE}y"}
+    entry: dict[str, object] = {
+        "time": "2026-11-22T03:40:15+00:00",
+        "frontend": "http",
+        "question": f"x{TITLE}y",
+    }
     entry |= {"k": 3, "offset": 0, "answered": False, "passages": [], "latency_ms": 1.0}
     log.write_text(json.dumps(entry) + "\n", encoding="utf-8")
     report = run_cli(*opts, "report", "--log", str(log))

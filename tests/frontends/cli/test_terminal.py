@@ -6,6 +6,7 @@ import itertools
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,7 +105,7 @@ def test_piped_output_does_not_import_rich(index: list[str]) -> None:
     assert "17,000" in result.stdout and result.stderr.strip().endswith("no rich")
 
 
-def test_also_reported_by_names_five_sources_and_counts_the_rest(tmp_path) -> None:
+def test_also_reported_by_names_five_sources_and_counts_the_rest(tmp_path: Path) -> None:
     from tests.helpers import write_corpus
 
     copy = "Heavy snow closed the mountain pass on Sunday, stranding two hundred drivers.\n"
