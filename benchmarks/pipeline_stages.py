@@ -80,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="AG News ×2 instead of ×17")
     args = parser.parse_args()
-    rows = []
+    rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="bot-stages-") as tmp:
         for name, sources, questions in corpora(Path(tmp), args.quick):
             engine = Engine.open(sources, Path(tmp) / f"index-{len(rows)}")

@@ -78,7 +78,7 @@ def query_section(index: Any, questions: list[str], rounds: int) -> str:
     """Shipped ``bm25.search`` vs the dense ``top_k(score(...))``: latency and identical results."""
     vocab = index.vocabulary
     postings = index.postings
-    queries = []
+    queries: list[tuple[list[int], list[int]]] = []
     for q in questions:
         counts = Counter(t for t in tok.tokenize(q) if t in vocab)
         queries.append(([vocab[t] for t in counts], list(counts.values())))
@@ -89,8 +89,8 @@ def query_section(index: Any, questions: list[str], rounds: int) -> str:
     def sparse(q: tuple[list[int], list[int]]) -> np.ndarray:
         return bm25.search(postings, *q, 10)[0]
 
-    for q in queries[:5]:
-        dense(q), sparse(q)
+    for query in queries[:5]:
+        dense(query), sparse(query)
     gc.collect()
     dense_s, sparse_s = interleaved(dense, sparse, queries, rounds)
     same = sum(1 for q in queries if list(dense(q)) == list(sparse(q)))

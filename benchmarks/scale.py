@@ -105,7 +105,7 @@ def run_scale(config: ScaleConfig) -> ScaleRun:
     build: dict[str, dict[str, Any]] = {}
     for engine in engines:
         _progress(f"build {engine}")
-        spec = {
+        spec: dict[str, Any] = {
             "task": "build",
             "engine": engine,
             "jsonl": str(config.jsonl),
@@ -159,8 +159,8 @@ def overlap_at_10(
     """
     shares = []
     for a, b in zip(ours, other, strict=False):
-        mine = Counter(texts[i] for i in a) if texts else Counter(a)
-        theirs = Counter(texts[i] for i in b) if texts else Counter(b)
+        mine: Counter[object] = Counter(texts[i] for i in a) if texts else Counter(a)
+        theirs: Counter[object] = Counter(texts[i] for i in b) if texts else Counter(b)
         shares.append(sum((mine & theirs).values()) / max(len(a), 1))
     return statistics.fmean(shares) if shares else float("nan")
 

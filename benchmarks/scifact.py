@@ -136,7 +136,7 @@ class EngineResult:
 def run_engine(
     name: str,
     setting: str,
-    make: Callable[[], Any],
+    make: Callable[..., Any],
     build: Callable[[Any], None],
     queries: Sequence[list[str]],
     data: SciFact,
