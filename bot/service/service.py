@@ -285,19 +285,30 @@ class Service:
         return (await self.ask_with_engine(request))[1]
 
     async def ask_with_engine(self, request: Request) -> tuple[Engine, Answer]:
-        """:meth:`answer_with_engine` without holding the event loop long.
+        """:meth:`answer_with_engine` without holding the event loop long (see :meth:`submit`)."""
+        return await self.submit(request)
+
+    def submit(self, request: Request) -> asyncio.Future[tuple[Engine, Answer]]:
+        """The future of :meth:`ask_with_engine`'s result, with no task made when it can be
+        answered on the loop (a front end may wait for it with a callback instead of a task).
 
         When the engine's answers take under ``inline_seconds`` of CPU, the request is answered
         on the event loop, together with the others that arrived with it (the hop to a worker
         thread would cost more than it saves). Otherwise a cheap request (answered from the
-        cache, or refused by the limits) is handled right here and the engine runs in a worker
-        thread (the request is in flight while it waits for one).
+        cache, or refused by the limits) is handled at once and the engine runs in a worker
+        thread (the request is in flight while it waits for one). Call it on the event loop.
         """
+        loop = asyncio.get_running_loop()
+        if self.engine_seconds < self.inline_seconds:
+            return self._in_batch(loop, request, time.perf_counter())
+        return loop.create_task(self._ask_off_loop(loop, request))
+
+    async def _ask_off_loop(
+        self, loop: asyncio.AbstractEventLoop, request: Request
+    ) -> tuple[Engine, Answer]:
+        """A cheap request answered here, any other in the answer thread; in flight meanwhile."""
         with self._in_flight():
             began = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            if self.engine_seconds < self.inline_seconds:
-                return await self._in_batch(loop, request, began)
             if self._cheap(request):
                 return self._answer(request, began)
             with self._waiting_lock:
@@ -320,7 +331,8 @@ class Service:
     ) -> asyncio.Future[tuple[Engine, Answer]]:
         """Queue a request to be answered on the loop, right after the others that arrived with it
         (one callback answers them back to back: the engine's caches stay warm between them,
-        which saves more than the future costs)."""
+        which saves more than the future costs). It is in flight until answered."""
+        self._in_flight().__enter__()
         future: asyncio.Future[tuple[Engine, Answer]] = loop.create_future()
         batch = self._batch
         if not batch or self._batch_loop is not loop:
@@ -337,6 +349,7 @@ class Service:
         if self._batch is batch:
             self._batch = []
         deadline = time.perf_counter() + BATCH_SECONDS
+        in_flight = self._in_flight()
         for n, (request, began, future) in enumerate(batch, 1):
             try:
                 result = self._answer(request, began)
@@ -346,6 +359,8 @@ class Service:
             else:
                 if not future.cancelled():
                     future.set_result(result)
+            finally:
+                in_flight.__exit__()
             if n < len(batch) and time.perf_counter() > deadline:
                 asyncio.get_running_loop().call_soon(self._answer_batch, batch[n:])
                 return

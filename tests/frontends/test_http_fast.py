@@ -41,13 +41,13 @@ def service(settings: Settings) -> Iterator[Service]:
 def lean(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The queries the lean path answered, in order."""
     answered: list[str] = []
-    reply = FastRoute.reply
+    start = FastRoute.start
 
-    async def counted(self: FastRoute, query: Any, authorization: str, remote: str | None) -> Any:
+    def counted(self: FastRoute, query: Any, authorization: str, remote: str | None) -> Any:
         answered.append(query.get("q", ""))
-        return await reply(self, query, authorization, remote)
+        return start(self, query, authorization, remote)
 
-    monkeypatch.setattr(FastRoute, "reply", counted)
+    monkeypatch.setattr(FastRoute, "start", counted)
     return answered
 
 
@@ -136,6 +136,32 @@ def test_no_index_is_the_same_503_both_ways(
     fast, routed = run(both_ways(service, settings, ASK, AUTH))
     assert fast == routed and fast[0] == 503 and "Retry-After: 5" in fast[1]
     assert lean
+
+
+def test_an_unexpected_error_is_the_same_500_both_ways(
+    service: Service,
+    settings: Settings,
+    lean: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(service.engine, "ask", broken)
+    with caplog.at_level(logging.ERROR):
+        fast, routed = run(both_ways(service, settings, ASK, AUTH))
+    assert fast == routed and fast[0] == 500 and lean
+    logged = [r for r in caplog.records if "unhandled error on GET /api/ask" in r.getMessage()]
+    assert len(logged) == 2 and all(r.exc_info for r in logged)
+
+
+def test_answers_from_the_answer_thread_are_the_same_both_ways(
+    service: Service, settings: Settings, lean: list[str]
+) -> None:
+    service.inline_seconds = 0  # every new question goes to the answer thread (a task waits)
+    fast, routed = run(both_ways(service, settings, ASK, AUTH))
+    assert fast == routed and fast[0] == 200 and lean
 
 
 def test_other_requests_on_the_connection_are_handed_to_aiohttp(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import http
 import logging
 import time
@@ -36,6 +37,7 @@ from bot.frontends.http_api.policy import (
     INTERNAL_ERROR,
     JSON_TYPE,
     AnswerBodies,
+    Refusal,
     RequestMetrics,
     ask_request,
     error_json,
@@ -46,6 +48,8 @@ from bot.service.limits import Limits
 from bot.service.service import Service
 
 if TYPE_CHECKING:
+    from bot.core.answer import Answer
+    from bot.core.pipeline.engine import Engine
     from bot.frontends.http_api.protocol import GuardedServer
 
 logger = logging.getLogger(__name__)
@@ -55,6 +59,8 @@ MARGIN = 64  # a line this close to aiohttp's limits goes to aiohttp, which deci
 _ASK = ASK_ROUTE.encode()
 _PLAIN_ONLY = frozenset((b"content-length", b"transfer-encoding", b"upgrade", b"expect"))
 _PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
+
+Reply = tuple[int, bytes, dict[str, str]]  # status, body, extra headers
 
 
 @dataclass(frozen=True)
@@ -68,22 +74,38 @@ class FastRoute:
     metrics: RequestMetrics
     access: AccessLogger | None  # aiohttp's access log line, when the runner writes one
 
-    async def reply(
+    def start(
         self, query: MultiDictProxy[str], authorization: str, remote: str | None
-    ) -> tuple[int, bytes, dict[str, str]]:
-        """(status, body, extra headers) for one ask, as aiohttp's middlewares would answer."""
+    ) -> Reply | asyncio.Future[tuple[Engine, Answer]]:
+        """One ask handed to the service (its future, for :meth:`finish`), or the reply it gets
+        at once (a bad token, a malformed request), as aiohttp's middlewares would answer."""
         refusal = token_refusal(self.token, authorization)
         if refusal is None:
             try:
-                answer = await self.service.ask(ask_request(query, remote, self.limits))
-                return 200, self.bodies.of(answer), {}
-            except NewsbotError as exc:
-                refusal = error_refusal(exc)
-            except Exception:  # the traceback goes to the log, JSON to the client
-                logger.exception("unhandled error on GET %s", ASK_ROUTE)
-                refusal = 500, INTERNAL_ERROR, {}
-        status, message, headers = refusal
-        return status, error_json(status, message), headers
+                return self.service.submit(ask_request(query, remote, self.limits))
+            except Exception as exc:
+                refusal = _refusal(exc)
+        return _error_reply(refusal)
+
+    def finish(self, asked: asyncio.Future[tuple[Engine, Answer]]) -> Reply:
+        """The reply to an ask the service has answered (or failed)."""
+        try:
+            return 200, self.bodies.of(asked.result()[1]), {}
+        except Exception as exc:
+            return _error_reply(_refusal(exc))
+
+
+def _refusal(exc: Exception) -> Refusal:
+    """What a failed ask gets: its error's status, or 500 (the traceback goes to the log)."""
+    if isinstance(exc, NewsbotError):
+        return error_refusal(exc)
+    logger.error("unhandled error on GET %s", ASK_ROUTE, exc_info=exc)
+    return 500, INTERNAL_ERROR, {}
+
+
+def _error_reply(refusal: Refusal) -> Reply:
+    status, message, headers = refusal
+    return status, error_json(status, message), headers
 
 
 class _Ask(NamedTuple):
@@ -144,7 +166,7 @@ class FastConnection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._remote: str | None = None
         self._closing = self._read_paused = self._write_paused = False
-        self._task: asyncio.Task[None] | None = None
+        self._asked: asyncio.Future[tuple[Engine, Answer]] | None = None  # the ask in progress
         self._idle_deadline = 0.0
         self._idle_handle: asyncio.TimerHandle | None = None
         self._url = b""
@@ -201,11 +223,11 @@ class FastConnection(asyncio.Protocol):
     async def shutdown(self, timeout: float | None = 15.0) -> None:
         """Let the request in progress finish (for ``timeout`` seconds at most), then close."""
         self._closing = True
-        task = self._task
-        if task is not None and not task.done():
-            done, _ = await asyncio.wait({task}, timeout=timeout)
+        asked = self._asked
+        if asked is not None and not asked.done():
+            done, _ = await asyncio.wait({asked}, timeout=timeout)
             if not done:
-                task.cancel()
+                asked.cancel()
         self.force_close()
 
     # --- httptools callbacks ------------------------------------------------------------------
@@ -251,7 +273,15 @@ class FastConnection(asyncio.Protocol):
             return
         del buffer[: end + 4]
         self.in_request = True
-        self._task = self._loop.create_task(self._answer(ask))
+        began = time.perf_counter()
+        outcome = self._route.start(ask.query, ask.authorization, self._remote)
+        if isinstance(outcome, tuple):  # refused at once: answered on the next loop turn
+            self._loop.call_soon(self._respond, ask, began, outcome)
+            return
+        # A callback, not a task, waits for the service's answer: a task and its coroutines
+        # cost more than the rest of this path.
+        self._asked = outcome
+        outcome.add_done_callback(functools.partial(self._answered, ask, began))
 
     def _parse(self, head: bytes) -> _Ask | None:
         """The head as a plain ``GET /api/ask`` (None: anything else, for aiohttp)."""
@@ -279,16 +309,21 @@ class FastConnection(asyncio.Protocol):
         authorization = (self._authorization or b"").decode("utf-8", "surrogateescape")
         return _Ask(parsed, target, authorization, self._keep_alive)
 
-    async def _answer(self, ask: _Ask) -> None:
-        began = time.perf_counter()
-        status, body, extra = 500, b"", dict[str, str]()
-        try:
-            status, body, extra = await self._route.reply(
-                ask.query, ask.authorization, self._remote
-            )
-        finally:
-            self._route.metrics.observe(ASK_ROUTE, status, time.perf_counter() - began)
+    def _answered(
+        self, ask: _Ask, began: float, asked: asyncio.Future[tuple[Engine, Answer]]
+    ) -> None:
+        self._asked = None
+        if asked.cancelled():  # shutdown gave up on it: counted, never answered
+            self._route.metrics.observe(ASK_ROUTE, 500, time.perf_counter() - began)
             self.in_request = False
+            return
+        self._respond(ask, began, self._route.finish(asked))
+
+    def _respond(self, ask: _Ask, began: float, reply: Reply) -> None:
+        """Count the request, send its response, then go on with the next one buffered."""
+        status, body, extra = reply
+        self._route.metrics.observe(ASK_ROUTE, status, time.perf_counter() - began)
+        self.in_request = False
         keep = ask.keep_alive and not self._closing
         transport = self.transport
         if transport is None or transport.is_closing():
