@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 import threading
@@ -91,9 +92,26 @@ def utc_now() -> str:
     return iso_time(time.time())
 
 
+# The last whole second written and its text: the writer formats many lines a second, and the
+# date and time of day cost far more than the milliseconds after them (one tuple: thread-safe).
+_second: tuple[float, str] = (math.nan, "")
+
+
 def iso_time(seconds: float) -> str:
-    """A Unix time as the log writes it: UTC, ISO 8601 with milliseconds."""
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds")
+    """A Unix time as the log writes it: UTC, ISO 8601 with milliseconds (what
+    ``datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")`` gives)."""
+    global _second
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1e6)  # rounded to the microsecond, half to even, as datetime does
+    if micro < 0:
+        whole, micro = whole - 1, micro + 1_000_000
+    elif micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    known, text = _second
+    if whole != known:
+        text = dt.datetime.fromtimestamp(whole, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = whole, text
+    return f"{text}.{micro // 1000:03d}+00:00"
 
 
 class _Asked(NamedTuple):
@@ -342,7 +360,26 @@ class QuestionLog:
         return entry
 
 
-_encode = json.JSONEncoder(ensure_ascii=False).encode  # made once, not at every line
+def _unencodable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# JSONEncoder.encode makes a new C encoder (and its closures) at every call, which costs more
+# than encoding a log line does: the C encoder is made once (no circular check: entries are
+# trees), with json's own encoder where there is no C accelerator.
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_chunks = (
+    _make_encoder(
+        None, _unencodable, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+    )
+    if _make_encoder is not None
+    else None
+)
+_encoder = json.JSONEncoder(ensure_ascii=False)
+
+
+def _encode(entry: dict[str, Any]) -> str:
+    return "".join(_chunks(entry, 0)) if _chunks is not None else _encoder.encode(entry)
 
 
 def _line(entry: dict[str, Any]) -> bytes:
