@@ -107,20 +107,29 @@ def _generation(engine: Engine) -> str | None:
 
 
 class _InFlight:
-    """A reusable ``with`` block that counts what runs inside it in a gauge (None: nowhere)."""
+    """A reusable ``with`` block that counts what runs inside it in a gauge (None: nowhere); a
+    request queued on the loop is counted from ``begin`` to ``end`` instead."""
 
     __slots__ = ("gauge",)
 
     def __init__(self, gauge: Gauge | None) -> None:
         self.gauge = gauge
 
-    def __enter__(self) -> None:
+    def begin(self) -> None:
+        """One more in flight (what entering the block does)."""
         if self.gauge is not None:
             self.gauge.inc()
 
-    def __exit__(self, *exc: object) -> None:
+    def end(self) -> None:
+        """One fewer in flight (what leaving the block does)."""
         if self.gauge is not None:
             self.gauge.dec()
+
+    def __enter__(self) -> None:
+        self.begin()
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
 
 
 class ServiceUnavailable(Unavailable):
@@ -332,7 +341,7 @@ class Service:
         """Queue a request to be answered on the loop, right after the others that arrived with it
         (one callback answers them back to back: the engine's caches stay warm between them,
         which saves more than the future costs). It is in flight until answered."""
-        self._in_flight().__enter__()
+        self._in_flight().begin()
         future: asyncio.Future[tuple[Engine, Answer]] = loop.create_future()
         batch = self._batch
         if not batch or self._batch_loop is not loop:
@@ -360,7 +369,7 @@ class Service:
                 if not future.cancelled():
                     future.set_result(result)
             finally:
-                in_flight.__exit__()
+                in_flight.end()
             if n < len(batch) and time.perf_counter() > deadline:
                 asyncio.get_running_loop().call_soon(self._answer_batch, batch[n:])
                 return

@@ -169,6 +169,21 @@ def test_questions_arriving_together_are_answered_back_to_back_in_one_callback(
     assert _count(service, "newsbot_questions_in_flight") == 0
 
 
+def test_a_request_queued_on_the_loop_is_in_flight_until_answered(
+    service: Service, batches: list[int]
+) -> None:
+    async def scenario() -> list[float | None]:
+        futures = [service.submit(Request(f"{QUESTION} {n}", frontend="http")) for n in range(3)]
+        queued = _count(service, "newsbot_questions_in_flight")
+        futures[0].cancel()  # its asker went away: still answered, counted, then not in flight
+        await asyncio.gather(*futures[1:])
+        return [queued, _count(service, "newsbot_questions_in_flight")]
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 10)) == [3, 0]
+    assert batches == [3]
+    assert _count(service, "newsbot_questions_total", frontend="http", outcome="answered") == 3
+
+
 def test_a_long_batch_yields_the_loop_between_answers(
     service: Service, batches: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
