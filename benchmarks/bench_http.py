@@ -236,7 +236,7 @@ def in_process_ceiling(
     from bot.frontends.http_api.policy import answer_json
 
     engine = Engine.open(sources, index)
-    unique = iter(_questions(questions, True))  # type: ignore[call-overload]
+    unique = _questions(questions, True)
 
     def answer(count: int) -> tuple[float, float]:
         began, cpu = time.perf_counter(), time.process_time()

@@ -31,7 +31,6 @@ from benchmarks.bench_http import (
     ask_requests,
     cores,
     fire,
-    free_port,
     in_process_ceiling,
     measure,
     start_server,
@@ -47,6 +46,7 @@ from benchmarks.common import (
     run_worker,
 )
 from benchmarks.scale import ScaleConfig, ScaleRun, ask_cli_wall, run_scale
+from tests.helpers import free_port
 
 SIZES = {"10k": 10_000, "124k": 124_100, "1M": 1_000_000}
 MB = 1024 * 1024
@@ -93,7 +93,9 @@ def measure_size(label: str, size: int, args: argparse.Namespace, work: Path) ->
     return {"run": run, "added": added, "size": size, "batch": batch}
 
 
-async def _http(workers: int, requests: int, folder: Path, questions: list[str]) -> tuple:
+async def _http(
+    workers: int, requests: int, folder: Path, questions: list[str]
+) -> tuple[float, float, int, float]:
     """(requests/s, p95 ms, errors, server CPU µs per request) for ``requests`` unique
     questions, 50 at a time."""
     port = free_port()
@@ -108,13 +110,13 @@ async def _http(workers: int, requests: int, folder: Path, questions: list[str])
     return run.rate, percentile(run.latencies, 95), run.errors, per_request
 
 
-def measure_http(requests: int) -> dict[str, Any]:
+def measure_http(requests: int) -> dict[str | int, Any]:
     """HTTP throughput and p95 with 1 and N workers (``serve --workers``), and the ceiling."""
     from bot.evaluation.scoring import load_questions
 
     questions = [q.question for q in load_questions(ROOT / "eval" / "questions.yaml")]
     n = cores()
-    result: dict[str, Any] = {"n": n}
+    result: dict[str | int, Any] = {"n": n}
     with tempfile.TemporaryDirectory(prefix="newsbot-perf-") as tmp:
         for workers in sorted({1, n}):
             folder = Path(tmp) / f"w{workers}"
@@ -218,7 +220,7 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:,.2f}×" if a and b else "–"
 
 
-def http_rows(http: dict[str, Any]) -> list[list[str]]:
+def http_rows(http: dict[str | int, Any]) -> list[list[str]]:
     """HTTP rows (five articles)."""
     if "error" in http:
         return [["HTTP", f"failed: {http['error']}"]]
