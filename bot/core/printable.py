@@ -2,8 +2,9 @@
 
 A source (or a logged question) may hold ``ESC[2J``, an OSC title sequence or BEL; shown raw,
 one article could clear a screen or retitle a terminal. :func:`printable` is the one place that
-neutralises them, one character for one (so spans into the text stay valid); :func:`json_text`
-keeps JSON output escaped, including the DEL and C1 characters ``json.dumps`` leaves raw.
+neutralises them, one character for one (so spans into the text stay valid). JSON keeps them
+escaped instead: :func:`json_text` (the CLI) and :func:`json_encoder` (the HTTP API's bodies)
+escape the DEL and C1 characters ``json.dumps`` leaves raw, both with :func:`escape_raw_json`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 # C0 controls become their Unicode "control picture" (ESC → ␛, BEL → ␇, CR → ␍), DEL → ␡ and
@@ -19,7 +21,10 @@ from typing import Any
 _VISIBLE = {code: 0x2400 + code for code in range(0x20)}
 _VISIBLE |= {0x0A: 0x0A, 0x09: 0x20, 0x7F: 0x2421}
 _VISIBLE |= {code: 0xFFFD for code in range(0x80, 0xA0)}
-_RAW_IN_JSON = re.compile("[\x7f-\x9f]")
+# In UTF-8, DEL is the byte 0x7F and a C1 control is 0xC2 then 0x80–0x9F; no other character's
+# encoding holds either, so a body with neither byte (two memchr searches) needs no regex scan.
+_RAW_IN_UTF8 = re.compile(rb"\x7f|\xc2[\x80-\x9f]")
+_C1_IN_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
 
 
 def printable(text: str) -> str:
@@ -27,10 +32,34 @@ def printable(text: str) -> str:
     return text.translate(_VISIBLE)
 
 
+def escape_raw_json(data: bytes) -> bytes:
+    """UTF-8 JSON with its raw DEL and C1 characters written as ``\\u00XX`` (same strings)."""
+    if b"\x7f" in data or (b"\xc2" in data and _C1_IN_UTF8.search(data)):
+        return _RAW_IN_UTF8.sub(_escape, data)
+    return data
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    """The JSON escape of one raw character matched in UTF-8."""
+    return b"\\u%04x" % ord(match.group().decode("utf-8"))
+
+
 def json_text(value: Any, **options: Any) -> str:
     """``json.dumps`` (UTF-8 kept readable) with DEL and C1 characters escaped as ``\\u00XX``."""
-    text = json.dumps(value, ensure_ascii=False, **options)
-    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    # surrogatepass: a lone surrogate (from a non-UTF-8 argv, say) stays as json.dumps left it.
+    data = json.dumps(value, ensure_ascii=False, **options).encode("utf-8", "surrogatepass")
+    return escape_raw_json(data).decode("utf-8", "surrogatepass")
+
+
+def json_encoder(**options: Any) -> Callable[[Any], bytes]:
+    """:func:`json_text` as UTF-8 bytes, its encoder made once: ``json.dumps`` with options
+    builds a new one at every call (~4 µs), too much for a server's every response."""
+    encode = json.JSONEncoder(ensure_ascii=False, **options).encode
+
+    def encoded(value: Any) -> bytes:
+        return escape_raw_json(encode(value).encode("utf-8"))
+
+    return encoded
 
 
 class PrintableLogs(logging.Filter):

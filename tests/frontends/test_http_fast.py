@@ -367,3 +367,42 @@ def test_a_client_that_does_not_read_is_paused_not_buffered_without_end(
     assert health == 200
     assert statuses == [200] * 10_000 and len(lean) == 10_000
     assert paused  # the transport's buffer filled: answering waited for the client to read
+
+
+# ESC, CSI as one C1 character (U+009B), NEL (U+0085) and DEL: raw, a terminal would act on them.
+HOSTILE_TEXT = "The harbour of Wakkanai froze\x1b[2J early\x85 this\x7f winter\x9b2J."
+RAW_CONTROLS = re.compile(rb"[\x00-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+
+def test_control_characters_from_a_source_come_back_escaped_both_ways(
+    settings: Settings, lean: list[str]
+) -> None:
+    (settings.sources / "hostile.txt").write_text(
+        f"Harbour\x9b31m news\n\n{HOSTILE_TEXT}\n", encoding="utf-8"
+    )
+    (settings.sources / "archive.jsonl").write_text(
+        json.dumps({"id": "a1", "outlet": "Evil\x1b[31m\x9bTimes", "text": "Wakkanai ferry."})
+        + "\n",
+        encoding="utf-8",
+    )
+    service = Service.open(settings)
+    try:
+        answers = run(both_ways(service, settings, "/api/ask?q=harbour+Wakkanai+froze&k=1", AUTH))
+
+        async def sources() -> bytes:
+            async with serving(service, settings) as url:
+                conn = await connect(port_of(url))
+                await conn.send(request("/api/sources"))
+                return (await conn.response())[2]
+
+        listing = run(sources())
+    finally:
+        service.close()
+    assert len(lean) == 1 and answers[0] == answers[1]
+    for status, _, body in answers:
+        assert status == 200 and not RAW_CONTROLS.search(body), body
+        assert b"\\u001b[2J" in body and b"\\u0085" in body and b"\\u007f" in body
+        assert b"\\u009b2J" in body
+        assert json.loads(body)["results"][0]["text"] == HOSTILE_TEXT
+    assert not RAW_CONTROLS.search(listing) and b"Evil\\u001b[31m\\u009bTimes" in listing
+    assert "Evil\x1b[31m\x9bTimes" in {d["outlet"] for d in json.loads(listing)}

@@ -27,9 +27,9 @@ from bot.frontends.http_api.policy import (
     AnswerBodies,
     RequestMetrics,
     ask_request,
-    dumps,
     error_json,
     error_refusal,
+    json_body,
     needs_token,
     token_refusal,
 )
@@ -62,17 +62,20 @@ class HttpStartError(StartError):
     """The HTTP server could not start (e.g. the port is in use); the message is one line."""
 
 
+def json_response(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON body made by the policy (:func:`~.policy.json_body`) as aiohttp's response."""
+    return web.Response(
+        body=body, status=status, headers=headers, content_type="application/json", charset="utf-8"
+    )
+
+
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     """The JSON error body every failure uses."""
-    return web.Response(
-        body=error_json(status, message),
-        status=status,
-        headers=headers,
-        content_type="application/json",
-        charset="utf-8",
-    )
+    return json_response(error_json(status, message), status, headers)
 
 
 async def handle_ask(request: web.Request) -> web.Response:
@@ -83,14 +86,13 @@ async def handle_ask(request: web.Request) -> web.Response:
     """
     app = request.app
     answer = await app[SERVICE].ask(ask_request(request.query, request.remote, app[LIMITS]))
-    body = app[BODIES].of(answer)
-    return web.Response(body=body, content_type="application/json", charset="utf-8")
+    return json_response(app[BODIES].of(answer))
 
 
 async def handle_sources(request: web.Request) -> web.Response:
     """``GET /api/sources``: the metadata of every article in the index."""
     sources = request.app[SERVICE].sources()
-    return web.json_response([m.to_dict() for m in sources], dumps=dumps)
+    return json_response(json_body([m.to_dict() for m in sources]))
 
 
 async def handle_health(request: web.Request) -> web.Response:
@@ -113,7 +115,7 @@ async def handle_health(request: web.Request) -> web.Response:
         body["index_built_at"] = info.built_at
     # X-Worker-Pid: which process answered, under ``serve --workers``.
     headers = {"Cache-Control": "no-store", "X-Worker-Pid": str(os.getpid())}
-    return web.json_response(body, status=200 if ok else 503, headers=headers)
+    return json_response(json_body(body), 200 if ok else 503, headers)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
