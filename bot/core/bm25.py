@@ -152,8 +152,8 @@ def search(
     Only passages in the query terms' postings are ranked (the rest all score the BM25+
     constant), so the cost follows the postings read, not the size of the archive. With
     ``fill=False`` (or a multiplier) passages matching no query term are never returned.
-    When one term outweighs all the others together, only its passages are scored
-    (:func:`_dominated`).
+    Only the entries at or above :func:`score_floor` are sorted. When one term outweighs all
+    the others together, only its passages are scored (:func:`_dominated`).
     """
     constant = 0.0
     parts, weighted = [], []
@@ -174,11 +174,9 @@ def search(
     scores = np.bincount(
         candidates, np.concatenate(weighted) if weighted else None, minlength=postings.n_docs
     )
-    values = scores[candidates]
-    values += constant
-    if multiplier is not None:
-        values *= multiplier[candidates]
-    keep = contenders(values, k * max(len(parts), 1))
+    values = finished(scores, candidates, constant, multiplier)
+    floor = score_floor(scores, parts, k, constant, multiplier)
+    keep = contenders(values, k * max(len(parts), 1)) if floor is None else values >= floor
     ids, best = ranked(candidates[keep], values[keep], k)
     missing = min(k, postings.n_docs) - len(ids)
     if missing > 0 and fill and multiplier is None:  # the rest tie at the constant, earliest first
@@ -186,6 +184,35 @@ def search(
         ids = np.concatenate([ids, rest])
         best = np.concatenate([best, np.full(len(rest), constant)])
     return ids, best
+
+
+def finished(
+    scores: np.ndarray, ids: np.ndarray, constant: float, multiplier: np.ndarray | None
+) -> np.ndarray:
+    """The finished score of passages ``ids`` from their summed weights in ``scores``."""
+    values = scores[ids]
+    values += constant
+    if multiplier is not None:
+        values *= multiplier[ids]
+    return values
+
+
+def score_floor(
+    scores: np.ndarray,
+    parts: Sequence[np.ndarray],
+    k: int,
+    constant: float,
+    multiplier: np.ndarray | None,
+) -> float | None:
+    """A score the ``k``-th best passage reaches for certain: the ``k``-th best finished score
+    among the passages of the shortest posting list that has ``k`` of them (distinct passages,
+    and the rarest term's are likely high). Keeping only the entries at or above it is cheaper
+    than partitioning every entry. None when no list holds ``k`` passages."""
+    rows = [part for part in parts if len(part) >= k]
+    if not rows or k <= 0:
+        return None
+    values = finished(scores, min(rows, key=len), constant, multiplier)
+    return float(np.partition(values, len(values) - k)[len(values) - k])
 
 
 def contenders(values: np.ndarray, want: int) -> np.ndarray | slice:

@@ -191,6 +191,7 @@ class SegmentedIndex(Index):
         for term, count in zip(term_ids, counts, strict=True):
             constant += count * self._mix["zero"][term]
         found: list[tuple[int, np.ndarray, np.ndarray]] = []
+        floors: list[float] = []  # each a score the k-th best passage reaches for certain
         for which, segment in enumerate(self._pair):
             parts, weighted = [], []
             for term, count in zip(term_ids, counts, strict=True):
@@ -201,17 +202,20 @@ class SegmentedIndex(Index):
             if parts:  # every posting added to its passage in query-term order, as bm25.search
                 candidates = np.concatenate(parts)
                 scores = np.bincount(candidates, np.concatenate(weighted), minlength=segment.size)
-                values = scores[candidates]
-                values += constant
                 multiplier = segment.multiplier(kinds)
-                if multiplier is not None:
-                    values *= multiplier[candidates]
-                found.append((which, candidates, values))
+                found.append(
+                    (which, candidates, bm25.finished(scores, candidates, constant, multiplier))
+                )
+                floor = bm25.score_floor(scores, parts, k, constant, multiplier)
+                floors += [] if floor is None else [floor]
         if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         every = np.concatenate([values for _, _, values in found])
-        keep = np.zeros(len(every), dtype=bool)
-        keep[bm25.contenders(every, k * max(len(term_ids), 1))] = True
+        if floors:
+            keep = every >= max(floors)
+        else:
+            keep = np.zeros(len(every), dtype=bool)
+            keep[bm25.contenders(every, k * max(len(term_ids), 1))] = True
         ids, best, at = [], [], 0
         for which, candidates, values in found:  # passage ids only for the contenders
             mine = keep[at : at + len(values)]

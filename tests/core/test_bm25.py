@@ -166,3 +166,32 @@ def test_a_dominating_term_ranks_exactly_as_the_full_pass(variant: str, seed: in
         assert list(ids) == list(full_ids)
         assert np.array_equal(scores, full_scores)
     assert fast > 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("seed", [9, 10])
+def test_the_pruned_selection_keeps_the_exact_top_k(variant: str, seed: int) -> None:
+    """Only entries at or above a floor (the k-th best passage of the shortest long-enough
+    posting list) are ranked: the top k and its scores stay those of scoring every passage,
+    exact ties (repeated passages) and kind multipliers included, for small and large k."""
+    rng, corpus, params = _random_case(variant, seed)
+    corpus = [*corpus, *corpus[:80], *corpus[:40]]  # repeated passages: exact ties
+    postings, vocab = _assembled(corpus, params)
+    multiplier = np.array([rng.choice([1.0, 0.5, 0.25]) for _ in corpus])
+    for _ in range(30):
+        counts = Counter(t for t in rng.choices([*vocab], k=rng.randint(1, 6)))
+        terms, weights = [vocab[t] for t in counts], list(counts.values())
+        dense = bm25_scores(postings, terms, weights)
+        matched = np.unique(
+            np.concatenate(
+                [postings.docs[postings.indptr[t] : postings.indptr[t + 1]] for t in terms]
+            )
+        )
+        for k in (1, 3, 10, 50):
+            ids, scores = search(postings, terms, weights, k)
+            assert list(ids) == list(top_k(dense, k))
+            assert np.array_equal(scores, dense[ids])
+            ids, scores = search(postings, terms, weights, k, multiplier)
+            weighed = dense[matched] * multiplier[matched]
+            assert list(ids) == list(matched[top_k(weighed, k)])
+            assert np.array_equal(scores, dense[ids] * multiplier[ids])
