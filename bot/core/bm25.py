@@ -152,7 +152,7 @@ def search(
     Only passages in the query terms' postings are ranked (the rest all score the BM25+
     constant), so the cost follows the postings read, not the size of the archive. With
     ``fill=False`` (or a multiplier) passages matching no query term are never returned.
-    Only the entries at or above :func:`score_floor` are sorted. When one term outweighs all
+    Only the entries at or above :func:`score_floor` are ranked. When one term outweighs all
     the others together, only its passages are scored (:func:`_dominated`).
     """
     constant = 0.0
@@ -175,9 +175,13 @@ def search(
         candidates, np.concatenate(weighted) if weighted else None, minlength=postings.n_docs
     )
     values = finished(scores, candidates, constant, multiplier)
-    floor = score_floor(scores, parts, k, constant, multiplier)
-    keep = contenders(values, k * max(len(parts), 1)) if floor is None else values >= floor
-    ids, best = ranked(candidates[keep], values[keep], k)
+    candidates, values = best_entries(
+        candidates,
+        values,
+        score_floor(scores, parts, counts, k, constant, multiplier),
+        k * max(len(parts), 1),
+    )
+    ids, best = ranked(candidates, values, k)
     missing = min(k, postings.n_docs) - len(ids)
     if missing > 0 and fill and multiplier is None:  # the rest tie at the constant, earliest first
         rest = np.setdiff1d(np.arange(postings.n_docs), ids, assume_unique=True)[:missing]
@@ -200,19 +204,42 @@ def finished(
 def score_floor(
     scores: np.ndarray,
     parts: Sequence[np.ndarray],
+    counts: Sequence[float],
     k: int,
     constant: float,
     multiplier: np.ndarray | None,
 ) -> float | None:
-    """A score the ``k``-th best passage reaches for certain: the ``k``-th best finished score
-    among the passages of the shortest posting list that has ``k`` of them (distinct passages,
-    and the rarest term's are likely high). Keeping only the entries at or above it is cheaper
-    than partitioning every entry. None when no list holds ``k`` passages."""
-    rows = [part for part in parts if len(part) >= k]
-    if not rows or k <= 0:
-        return None
-    values = finished(scores, min(rows, key=len), constant, multiplier)
-    return float(np.partition(values, len(values) - k)[len(values) - k])
+    """A score the ``k``-th best passage reaches for certain, or None when no posting list
+    holds ``k`` passages.
+
+    A term's passages are distinct, so the ``k``-th best finished score among them is one.
+    Read from the (at most) two lists of ``k`` or more passages whose terms weigh most for their
+    rarity (``count × ln(N / df)``, an idf's shape: their passages score high) and the higher
+    taken. Keeping only the entries at or above it is cheaper than partitioning every entry.
+    """
+    n_docs = len(scores)
+    rows = [
+        (count * np.log(n_docs / len(part)), j)
+        for j, (part, count) in enumerate(zip(parts, counts, strict=True))
+        if len(part) >= max(k, 1)
+    ]
+    floors = []
+    for _, j in sorted(rows, reverse=True)[:2]:
+        values = finished(scores, parts[j], constant, multiplier)
+        floors.append(float(np.partition(values, len(values) - k)[len(values) - k]))
+    return max(floors) if floors and k > 0 else None
+
+
+def best_entries(
+    candidates: np.ndarray, values: np.ndarray, floor: float | None, want: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (passage, score) entries that can be among the best: those at or above ``floor``
+    (a score the ``k``-th best reaches), and of those the :func:`contenders` of ``want``."""
+    if floor is not None:
+        above = values >= floor
+        candidates, values = candidates[above], values[above]
+    keep = contenders(values, want)
+    return candidates[keep], values[keep]
 
 
 def contenders(values: np.ndarray, want: int) -> np.ndarray | slice:

@@ -193,11 +193,12 @@ class SegmentedIndex(Index):
         found: list[tuple[int, np.ndarray, np.ndarray]] = []
         floors: list[float] = []  # each a score the k-th best passage reaches for certain
         for which, segment in enumerate(self._pair):
-            parts, weighted = [], []
+            parts, weighted, used = [], [], []
             for term, count in zip(term_ids, counts, strict=True):
                 row = self._row(which, int(term))
                 if row is not None:
                     parts.append(row[0])
+                    used.append(count)
                     weighted.append(row[1] if count == 1 else count * row[1])  # as bm25.search
             if parts:  # every posting added to its passage in query-term order, as bm25.search
                 candidates = np.concatenate(parts)
@@ -206,23 +207,20 @@ class SegmentedIndex(Index):
                 found.append(
                     (which, candidates, bm25.finished(scores, candidates, constant, multiplier))
                 )
-                floor = bm25.score_floor(scores, parts, k, constant, multiplier)
+                floor = bm25.score_floor(scores, parts, used, k, constant, multiplier)
                 floors += [] if floor is None else [floor]
         if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        every = np.concatenate([values for _, _, values in found])
-        if floors:
-            keep = every >= max(floors)
-        else:
-            keep = np.zeros(len(every), dtype=bool)
-            keep[bm25.contenders(every, k * max(len(term_ids), 1))] = True
-        ids, best, at = [], [], 0
-        for which, candidates, values in found:  # passage ids only for the contenders
-            mine = keep[at : at + len(values)]
-            ids.append(self._logical(which, candidates[mine]))
-            best.append(values[mine])
-            at += len(values)
-        return bm25.ranked(np.concatenate(ids), np.concatenate(best), k)
+        floor = max(floors, default=None)
+        ids, best = [], []
+        for which, candidates, values in found:  # passage ids only for the entries kept
+            keep = slice(None) if floor is None else values >= floor
+            ids.append(self._logical(which, candidates[keep]))
+            best.append(values[keep])
+        entries = bm25.best_entries(
+            np.concatenate(ids), np.concatenate(best), None, k * max(len(term_ids), 1)
+        )
+        return bm25.ranked(*entries, k)
 
     def _logical(self, which: int, local: np.ndarray) -> np.ndarray:
         """Passage ids of one segment's passages (only those still in the corpus)."""
