@@ -21,6 +21,7 @@ from bot.core.source_files import Problem, scan_sources, source_base
 # Kinds of text a ``::: kind`` fenced block may hold; everything outside a fence is "body".
 BLOCK_KINDS = ("body", "caption", "references", "note", "byline")
 META_FIELDS = ("title", "outlet", "author", "date", "url", "language")
+_KNOWN = frozenset(("id", "path", *META_FIELDS))  # SourceMeta's own fields
 EXTRA_FIELDS = ("seed", "section", "date_note", "keywords", "pages", "identifier")
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 BAD_DATE = "date {!r} is not YYYY, YYYY-MM or YYYY-MM-DD, so the date stays unknown"
@@ -61,10 +62,21 @@ class SourceMeta:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceMeta:
         """Inverse of :meth:`to_dict`."""
-        known = {"id", "path", *META_FIELDS}
-        extra = {k: v for k, v in data.items() if k not in known}
-        fields: dict[str, Any] = {k: data.get(k) for k in known}
-        return cls(**fields, extra=extra)
+        extra = (
+            {} if _KNOWN.issuperset(data) else {k: v for k, v in data.items() if k not in _KNOWN}
+        )
+        get: Callable[[str], Any] = data.get  # by position: a dozen sources an answer or more
+        return cls(
+            get("id"),
+            get("path"),
+            get("title"),
+            get("outlet"),
+            get("author"),
+            get("date"),
+            get("url"),
+            get("language"),
+            extra,
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import zlib
 from collections.abc import Iterator, Mapping
+from itertools import pairwise
 
 import numpy as np
 
@@ -32,7 +33,18 @@ class Vocabulary(Mapping[str, int]):
         return self._blob[self._offsets[term_id] : self._offsets[term_id + 1]].decode("utf-8")
 
     def __iter__(self) -> Iterator[str]:
-        return (self.term(i) for i in range(self._size))
+        return iter(self.terms())
+
+    def terms(self) -> list[str]:
+        """Every term in id order, decoded in one pass (a fiftieth of a :meth:`term` per id:
+        the spelling correction's first typo lists the whole vocabulary)."""
+        ends = np.frombuffer(self._offsets, dtype=np.int64).tolist()
+        data = bytes(self._blob[ends[0] : ends[-1]]) if self._size else b""
+        ends = [end - ends[0] for end in ends]
+        if data.isascii():  # one string, sliced: characters are bytes
+            text = data.decode("ascii")
+            return [text[lo:hi] for lo, hi in pairwise(ends)]
+        return [data[lo:hi].decode("utf-8") for lo, hi in pairwise(ends)]
 
     def __getitem__(self, term: str) -> int:
         found = self.get(term)

@@ -32,8 +32,8 @@ class NearTerms:
     def of(cls, vocabulary: Sequence[str]) -> NearTerms:
         """The index of a vocabulary's alphabetic terms."""
         terms = [t for t in vocabulary if t.isalpha()]
-        lengths = np.array([len(t) for t in terms], dtype=np.int64)
-        plain = np.array([t.isascii() for t in terms], dtype=bool)
+        lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+        plain = np.fromiter(map(str.isascii, terms), dtype=bool, count=len(terms))
         ascii_at = np.flatnonzero(plain)
         blob = np.frombuffer("".join(terms[i] for i in ascii_at.tolist()).encode("ascii"), np.uint8)
         sizes = lengths[ascii_at]
@@ -42,10 +42,16 @@ class NearTerms:
         last = np.cumsum(sizes) - 1  # a term's last letter pairs with nothing
         inside = np.ones(len(codes), dtype=bool)
         inside[last[last < len(codes)]] = False
-        keys = _distinct(codes[inside] * len(terms) + owner[inside])
+        codes, owner = codes[inside], owner[inside]
+        # grouped by pair, each pair's terms in vocabulary order: a stable sort of 14-bit codes
+        # (NumPy's radix sort) keeps ``owner`` ascending within a pair; repeats are then adjacent
+        order = np.argsort(codes.astype(np.int16), kind="stable")
+        codes, owner = codes[order], owner[order]
+        first = np.ones(len(codes), dtype=bool)
+        first[1:] = (codes[1:] != codes[:-1]) | (owner[1:] != owner[:-1])
         indptr = np.zeros(_BASE * _BASE + 1, dtype=np.int64)
-        np.cumsum(np.bincount(keys // max(len(terms), 1), minlength=_BASE * _BASE), out=indptr[1:])
-        return cls(terms, lengths, plain, indptr, keys % max(len(terms), 1))
+        np.cumsum(np.bincount(codes[first], minlength=_BASE * _BASE), out=indptr[1:])
+        return cls(terms, lengths, plain, indptr, owner[first])
 
     def near(self, word: str, edits: int) -> list[str]:
         """The terms that may lie within ``edits`` of ``word``, of ``len(word) ± edits``
