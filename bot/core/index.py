@@ -76,10 +76,10 @@ class SourceTable(Sequence[SourceMeta]):
         """Source ``i`` (in range), decoded once and then kept."""
         meta = self._cache.get(i)
         if meta is None:
-            lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
+            lo, hi = self._offsets[i : i + 2].tolist()  # one NumPy call, not two scalars
             try:
                 data = _json_line(self._blob[lo:hi])
-                if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+                if not isinstance(data, dict):  # a JSON object's keys are strings
                     raise ValueError("not a JSON object")
                 meta = SourceMeta.from_dict(data)
             except (ValueError, TypeError, RecursionError) as exc:
