@@ -35,7 +35,8 @@ def test_ruff_is_clean(command: list[str]) -> None:
 
 
 def test_mypy_is_clean(tmp_path: Path) -> None:
-    """``mypy`` with the [tool.mypy] settings of pyproject.toml (strict, over bot/ and tests/)."""
+    """``mypy`` with the [tool.mypy] settings of pyproject.toml: strict, over the code, tests and
+    benchmarks."""
     pytest.importorskip("mypy", reason="mypy is in the test extra")
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")],
