@@ -26,7 +26,7 @@ import numpy as np
 from bot.core.pipeline.answerability import (
     FEATURES,
     MODEL_PATH,
-    SEMANTIC_FEATURES,
+    model_features,
     semantic_model_path,
 )
 from bot.core.pipeline.engine import Tuning
@@ -50,7 +50,8 @@ def collect(
     numbers, set names. With ``semantic`` the engines rank with the semantic stage (``model``,
     or the best installed)."""
     tuning = Tuning(semantic=SemanticSettings("on" if semantic else "off", model=model))
-    features = [*(SEMANTIC_FEATURES if semantic else FEATURES), "pool_semantic"]
+    chosen_model = (model or installed_model()) if semantic else None
+    features = [*model_features(chosen_model), "pool_semantic"]
     rows, labels, groups, names = [], [], [], []
     for number, chosen in enumerate(s for s in REGISTRY if s.purpose == CALIBRATION):
         prepared = chosen.prepare(ws)
@@ -124,8 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    names_used = SEMANTIC_FEATURES if args.semantic else FEATURES
     model = (args.model or installed_model() or MINILM) if args.semantic else None
+    names_used = model_features(model)
     out = args.out or (semantic_model_path(model) if model else MODEL_PATH)
     table, y, groups, names = collect(
         Workspace(shared=args.shared, cache=args.cache), args.semantic, model

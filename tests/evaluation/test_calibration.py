@@ -13,6 +13,7 @@ from bot.core.pipeline.answerability import (
     MODEL_PATH,
     SEMANTIC_FEATURES,
     SEMANTIC_MODEL_PATH,
+    STATIC_FEATURES,
     STATIC_MODEL_PATH,
     load_model,
 )
@@ -51,12 +52,16 @@ def test_the_stored_model_names_every_feature_and_how_it_was_fitted() -> None:
     assert model.probability(low) < model.threshold < model.probability(high)
 
 
-@pytest.mark.parametrize("path", [SEMANTIC_MODEL_PATH, STATIC_MODEL_PATH], ids=["minilm", "static"])
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [(SEMANTIC_MODEL_PATH, SEMANTIC_FEATURES), (STATIC_MODEL_PATH, STATIC_FEATURES)],
+    ids=["minilm", "static"],
+)
 def test_each_semantic_model_adds_the_cosine_and_was_fitted_on_calibration_sets_only(
-    path: Path,
+    path: Path, names: tuple[str, ...]
 ) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert set(data["coefficients"]) == set(SEMANTIC_FEATURES)
+    assert set(data["coefficients"]) == set(names)
     assert data["coefficients"]["semantic"] > 0  # closer in meaning: more likely answered
     assert all("calibration" in name for name in data["fitted_on"])
     assert 0 < data["min_semantic"] < 1 and 0 < data["threshold"] < 1

@@ -40,6 +40,10 @@ FEATURES = (
     "type_missing",
 )
 SEMANTIC_FEATURES = (*FEATURES, "semantic")  # when a semantic scorer is plugged in
+# With the static word vectors their per-word cosines soften ``rarest_missing`` into
+# ``soft_missing`` (bot.core.pipeline.softmatch), which replaces it: with both, the calibration
+# sets' cross-validated abstention accuracy was lower than with the soft one alone.
+STATIC_FEATURES = tuple("soft_missing" if f == "rarest_missing" else f for f in SEMANTIC_FEATURES)
 
 
 def _default_threshold() -> float:
@@ -53,6 +57,13 @@ def _default_min_coverage() -> float:
 def semantic_model_path(model: str) -> Path:
     """The coefficients fitted with an embedding model's cosine (MiniLM's when unknown)."""
     return STATIC_MODEL_PATH if model == STATIC_NAME else SEMANTIC_MODEL_PATH
+
+
+def model_features(model: str | None) -> tuple[str, ...]:
+    """The signals the model fitted for an embedding model (None: words alone) weighs."""
+    if model is None:
+        return FEATURES
+    return STATIC_FEATURES if model == STATIC_NAME else SEMANTIC_FEATURES
 
 
 @dataclass(frozen=True)
@@ -131,14 +142,18 @@ def features(
     evidence: Evidence,
     ideal: float,
     semantic: np.ndarray | None = None,
+    soft_missing: float | None = None,
 ) -> dict[str, float]:
-    """The signals of the best candidate the decision is made from, each about 0…1."""
+    """The signals of the best candidate the decision is made from, each about 0…1
+    (``soft_missing``, from :func:`bot.core.pipeline.softmatch.soft_missing`, when computed)."""
     weights = evidence.weights
     total = float(weights.sum()) or 1.0
     known = np.array([c.known for c in question.concepts], dtype=bool)
     values = dict.fromkeys(FEATURES, 0.0)
     values["unknown"] = float(weights[~known].sum()) / total if len(known) else 1.0
     values["type_missing"] = float(question.answer_type is not None)
+    if soft_missing is not None:
+        values["soft_missing"] = soft_missing
     if not len(scores):
         values["rarest_missing"] = 1.0
         return values
@@ -167,10 +182,12 @@ def judge(
     settings: AnswerabilitySettings,
     semantic: np.ndarray | None = None,
     semantic_model: Path = SEMANTIC_MODEL_PATH,
+    soft_missing: float | None = None,
 ) -> Verdict:
     """Answer (and with which rows) or decline with the reason; ``semantic_model`` is the model
-    fitted with the cosines in ``semantic`` (see :func:`semantic_model_path`)."""
-    signals = features(question, scores, evidence, ideal, semantic)
+    fitted with the cosines in ``semantic`` (see :func:`semantic_model_path`), ``soft_missing``
+    the signal it may weigh besides (:data:`STATIC_FEATURES`)."""
+    signals = features(question, scores, evidence, ideal, semantic, soft_missing)
     meaning = semantic is not None and len(semantic) == len(scores)
     threshold = threshold_of(settings, semantic_model if meaning else None)
     if meaning:

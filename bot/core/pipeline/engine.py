@@ -37,12 +37,14 @@ from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
 from bot.core.pipeline.semantic import (
     MINILM,
+    STATIC,
     PassageVectors,
     SemanticSettings,
     VectorScorer,
     semantic_stage,
     widen,
 )
+from bot.core.pipeline.softmatch import WordVectors, soft_missing
 from bot.core.sources import SourceMeta
 from bot.core.synonyms import Synonyms, load_synonyms
 from bot.errors import QuestionError
@@ -111,6 +113,11 @@ class Engine:
         self.semantic = semantic
         model = semantic.model if isinstance(semantic, VectorScorer) else MINILM
         self._semantic_model = semantic_model_path(model)
+        # With the static vectors their answerability model weighs soft word matches, from the
+        # same vectors word by word (answerability.STATIC_FEATURES).
+        self._words: WordVectors | None = None
+        if model == STATIC and isinstance(semantic, VectorScorer):
+            self._words = WordVectors(semantic.encoder)
         params = self.tuning.bm25
         # What one query term can add at most (tf → ∞), per unit of idf: normalises scores.
         self._best_term_weight = params.k1 + 1 + (params.delta if params.variant == "plus" else 0)
@@ -236,6 +243,9 @@ class Engine:
         evidence = evidence.take(ranked.order)
         matched = time.perf_counter()
         ideal = float(weights.sum()) * self._best_term_weight
+        soft = None
+        if self._words is not None:
+            soft = soft_missing(asked, evidence, backend, self._words)
         verdict = judge(
             asked,
             ranked.scores,
@@ -244,6 +254,7 @@ class Engine:
             tuning.answerability,
             ranked.semantic,
             self._semantic_model,
+            soft,
         )
         timings = {
             "question_ms": (understood - began) * 1000,
