@@ -3,8 +3,9 @@
 A source (or a logged question) may hold ``ESC[2J``, an OSC title sequence or BEL; shown raw,
 one article could clear a screen or retitle a terminal. :func:`printable` is the one place that
 neutralises them, one character for one (so spans into the text stay valid). JSON keeps them
-escaped instead: :func:`json_text` (the CLI) and :func:`json_encoder` (the HTTP API's bodies)
-escape the DEL and C1 characters ``json.dumps`` leaves raw, both with :func:`escape_raw_json`.
+escaped instead: :func:`json_text` (the CLI) and :func:`json_bytes` (the HTTP API's bodies and
+the question log's lines) escape the DEL and C1 characters ``json.dumps`` leaves raw, both with
+:func:`escape_raw_json`.
 """
 
 from __future__ import annotations
@@ -51,15 +52,35 @@ def json_text(value: Any, **options: Any) -> str:
     return escape_raw_json(data).decode("utf-8", "surrogatepass")
 
 
-def json_encoder(**options: Any) -> Callable[[Any], bytes]:
-    """:func:`json_text` as UTF-8 bytes, its encoder made once: ``json.dumps`` with options
-    builds a new one at every call (~4 µs), too much for a server's every response."""
-    encode = json.JSONEncoder(ensure_ascii=False, **options).encode
+def _unencodable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
-    def encoded(value: Any) -> bytes:
-        return escape_raw_json(encode(value).encode("utf-8"))
 
-    return encoded
+def _made_once() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False)`` with its C encoder made once: ``dumps`` and
+    ``JSONEncoder.encode`` make a new one (and its closures) at every call, which costs more
+    than a log line's or a small answer's JSON does. No circular check: values are trees. Where
+    the C accelerator is missing (or takes other arguments), the standard encoder."""
+    fallback = json.JSONEncoder(ensure_ascii=False).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return fallback
+    try:
+        chunks = make(
+            None, _unencodable, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+        )
+    except TypeError:
+        return fallback
+    return lambda value: "".join(chunks(value, 0))
+
+
+_dumps = _made_once()
+
+
+def json_bytes(value: Any) -> bytes:
+    """:func:`json_text` as UTF-8 bytes, for every response and log line: the HTTP API's bodies
+    and the question log's lines."""
+    return escape_raw_json(_dumps(value).encode("utf-8"))
 
 
 class PrintableLogs(logging.Filter):

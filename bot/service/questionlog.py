@@ -16,7 +16,6 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
-import json
 import logging
 import math
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bot.core.answer import Answer
+from bot.core.printable import json_bytes
 from bot.service.linefile import FAILURE_LOG_INTERVAL, LineFile
 from bot.service.votes import Vote, vote_entry
 
@@ -360,30 +360,8 @@ class QuestionLog:
         return entry
 
 
-def _unencodable(value: object) -> object:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# JSONEncoder.encode makes a new C encoder (and its closures) at every call, which costs more
-# than encoding a log line does: the C encoder is made once (no circular check: entries are
-# trees), with json's own encoder where there is no C accelerator.
-_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-_chunks = (
-    _make_encoder(
-        None, _unencodable, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
-    )
-    if _make_encoder is not None
-    else None
-)
-_encoder = json.JSONEncoder(ensure_ascii=False)
-
-
-def _encode(entry: dict[str, Any]) -> str:
-    return "".join(_chunks(entry, 0)) if _chunks is not None else _encoder.encode(entry)
-
-
 def _line(entry: dict[str, Any]) -> bytes:
-    return (_encode(entry) + "\n").encode("utf-8")
+    return json_bytes(entry) + b"\n"
 
 
 def _cut(question: str) -> str:

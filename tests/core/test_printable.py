@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from bot.core.printable import PrintableLogs, json_encoder, json_text, printable
+from bot.core.printable import PrintableLogs, json_bytes, json_text, printable
 
 
 def test_every_control_character_but_newline_becomes_one_visible_character() -> None:
@@ -27,11 +27,11 @@ def test_the_servers_encoder_escapes_alike_in_utf8_and_leaves_other_characters_a
     del_and_c1 = "".join(map(chr, range(0x7F, 0xA0)))
     for text in (del_and_c1, f"£5\u00a0«{del_and_c1}»\u00a0\u0100", "£5\u00a0«Tokyo’s»", "plain"):
         value = {"text": text, "n": [1, 2.5]}
-        body = json_encoder()(value)
+        body = json_bytes(value)
         assert body.decode("utf-8") == json_text(value)
         assert b"\x7f" not in body and not any(bytes([0xC2, b]) in body for b in range(0x80, 0xA0))
         assert json.loads(body) == value
-    assert json_encoder()({"t": "£\u00a0é"}) == '{"t": "£\u00a0é"}'.encode()  # kept readable
+    assert json_bytes({"t": "£\u00a0é"}) == '{"t": "£\u00a0é"}'.encode()  # kept readable
     assert json_text("\x85", indent=1) == '"\\u0085"' and json_text("\udcff") == '"\udcff"'
 
 

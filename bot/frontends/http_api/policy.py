@@ -16,7 +16,7 @@ from multidict import MultiMapping
 
 from bot.core.answer import Answer
 from bot.core.lru import LruMap
-from bot.core.printable import json_encoder
+from bot.core.printable import json_bytes
 from bot.errors import BadInput, NewsbotError, QuestionTooLong, Unavailable
 from bot.service.limits import DEFAULT_K, Limits
 from bot.service.metrics import Registry
@@ -33,7 +33,7 @@ Refusal = tuple[int, str, dict[str, str]]
 
 # JSON as the API writes it: UTF-8 text, not \u escapes, but DEL and C1 controls escaped as the
 # CLI's ``ask --json`` has them (a body piped to a terminal runs no control sequence).
-json_body = json_encoder()
+json_body = json_bytes
 
 
 def answer_json(answer: Answer) -> bytes:
