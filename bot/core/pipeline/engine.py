@@ -26,6 +26,7 @@ from bot.core.pipeline.answerability import (
     AnswerabilitySettings,
     Verdict,
     judge,
+    model_features,
     semantic_model_path,
     threshold_of,
 )
@@ -37,7 +38,6 @@ from bot.core.pipeline.rerank import RerankSettings, SemanticScorer, rerank
 from bot.core.pipeline.retrieve import RetrieveSettings, retrieve
 from bot.core.pipeline.semantic import (
     MINILM,
-    STATIC,
     PassageVectors,
     SemanticSettings,
     VectorScorer,
@@ -113,10 +113,10 @@ class Engine:
         self.semantic = semantic
         model = semantic.model if isinstance(semantic, VectorScorer) else MINILM
         self._semantic_model = semantic_model_path(model)
-        # With the static vectors their answerability model weighs soft word matches, from the
-        # same vectors word by word (answerability.STATIC_FEATURES).
+        # Soft word matches, from the scorer's vectors word by word, where the chosen
+        # answerability model weighs them (the static vectors' model: STATIC_FEATURES).
         self._words: WordVectors | None = None
-        if model == STATIC and isinstance(semantic, VectorScorer):
+        if isinstance(semantic, VectorScorer) and "soft_missing" in model_features(model):
             self._words = WordVectors(semantic.encoder)
         params = self.tuning.bm25
         # What one query term can add at most (tf → ∞), per unit of idf: normalises scores.
