@@ -65,18 +65,8 @@ class SourceMeta:
         extra = (
             {} if _KNOWN.issuperset(data) else {k: v for k, v in data.items() if k not in _KNOWN}
         )
-        get: Callable[[str], Any] = data.get  # by position: a dozen sources an answer or more
-        return cls(
-            get("id"),
-            get("path"),
-            get("title"),
-            get("outlet"),
-            get("author"),
-            get("date"),
-            get("url"),
-            get("language"),
-            extra,
-        )
+        fields: dict[str, Any] = {k: data.get(k) for k in _KNOWN}
+        return cls(**fields, extra=extra)
 
 
 @dataclass(frozen=True)
