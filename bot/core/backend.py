@@ -169,7 +169,7 @@ class IndexBackend:
 
     def vocabulary(self) -> Sequence[str]:
         if self._vocabulary is None:
-            self._vocabulary = list(self.index.vocabulary)
+            self._vocabulary = self.index.vocabulary.terms()
         return self._vocabulary
 
     def idf(self, ids: np.ndarray) -> np.ndarray:

@@ -322,7 +322,9 @@ def _add_files(
         if rel not in planned and known is not None and seen.isdisjoint(known["ids"]):
             assert previous.index is not None
             segment = segment_of(previous.index, known)
-            terms = previous.terms.setdefault(id(segment), list(segment.vocabulary))
+            terms = previous.terms.get(id(segment))
+            if terms is None:  # listed once a segment, not once a file reused from it
+                terms = previous.terms[id(segment)] = segment.vocabulary.terms()
             writer.reuse(segment, known["sources"][0], known["sources"][1], terms)
             seen.update(known["ids"])
             files[rel] = {**stamp(path, known), "sources": [first, writer.sources - first]}

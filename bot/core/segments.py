@@ -208,7 +208,8 @@ class SegmentedIndex(Index):
                     (which, candidates, bm25.finished(scores, candidates, constant, multiplier))
                 )
                 floor = bm25.score_floor(scores, parts, used, k, constant, multiplier)
-                floors += [] if floor is None else [floor]
+                if floor is not None:
+                    floors.append(floor)
         if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         floor = max(floors, default=None)
@@ -340,8 +341,8 @@ class _Vocabulary(Vocabulary):
             return self._base_terms.term(term_id)
         return self._delta_terms.term(int(self._new[term_id - base]))
 
-    def __iter__(self) -> Any:
-        return (self.term(int(i)) for i in self._order)
+    def terms(self) -> list[str]:
+        return [self.term(i) for i in self._order.tolist()]
 
     def get(self, term: str, default: int | None = None) -> int | None:  # type: ignore[override]
         found = self._base_terms.get(term)

@@ -36,8 +36,8 @@ class Vocabulary(Mapping[str, int]):
         return iter(self.terms())
 
     def terms(self) -> list[str]:
-        """Every term in id order, decoded in one pass (a fiftieth of a :meth:`term` per id:
-        the spelling correction's first typo lists the whole vocabulary)."""
+        """Every term in iteration order (id order, alphabetical), decoded in one pass (a
+        fiftieth of a :meth:`term` per id: the spelling correction's first typo lists them all)."""
         ends = np.frombuffer(self._offsets, dtype=np.int64).tolist()
         data = bytes(self._blob[ends[0] : ends[-1]]) if self._size else b""
         ends = [end - ends[0] for end in ends]
