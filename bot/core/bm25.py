@@ -11,6 +11,7 @@ term still gets (non-zero only for BM25+), a constant for every passage.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -225,7 +226,7 @@ def score_floor(
         return None  # partitioning so few entries costs less than finding the floor
     n_docs = len(scores)
     rows = [
-        (count * np.log(n_docs / len(part)), j)
+        (count * math.log(n_docs / len(part)), j)
         for j, (part, count) in enumerate(zip(parts, counts, strict=True))
         if len(part) >= max(k, 1)
     ]
