@@ -88,7 +88,8 @@ class Retrieval(Protocol):
         ...
 
     def vocabulary(self) -> Sequence[str]:
-        """Every index term (for spelling correction), position = term id."""
+        """Every index term (for spelling correction), alphabetically: a full build's id order;
+        an updated index lists its terms in that order too, as a full rebuild would number them."""
         ...
 
     def idf(self, ids: np.ndarray) -> np.ndarray:
