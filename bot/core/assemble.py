@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.core.bm25 import BM25Params, idf, weights, zero_weights
-from bot.core.streams import Streams
+from bot.core.streams import Streams, offsets
 from bot.core.vocabulary import sorted_ids
 
 _WEIGH_STEP = 1 << 20  # postings re-weighed per slice (bounds the float64 temporaries)
@@ -121,8 +121,7 @@ class Assembler:
         new_of_old[used] = new_of_used
         df_sorted = np.zeros(len(terms), dtype=np.int64)
         df_sorted[new_of_used] = df[used]
-        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
-        np.cumsum(df_sorted, out=indptr[1:])
+        indptr = offsets(df_sorted)
         doc_len = np.concatenate([p[3] for p in parts] or [np.zeros(0, np.int32)])
         n_docs, total = len(doc_len), int(indptr[-1])
         term_idf = idf(params, df_sorted, n_docs)

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from bot.core.streams import offsets
+
 VARIANTS = ("lucene", "okapi", "plus", "l")
 
 
@@ -126,8 +128,7 @@ def build_postings(
     term_of = pairs // n_docs
     docs = (pairs % n_docs).astype(np.int32)
     df = np.bincount(term_of, minlength=vocab_size)
-    indptr = np.zeros(vocab_size + 1, dtype=np.int64)
-    np.cumsum(df, out=indptr[1:])
+    indptr = offsets(df)
     avgdl = float(doc_len.sum()) / n_docs
     term_idf = idf(params, df, n_docs)
     w = weights(params, tf, doc_len[docs], avgdl, term_idf[term_of])

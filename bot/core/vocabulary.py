@@ -14,6 +14,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from bot.core.streams import offsets
+
 
 class Vocabulary(Mapping[str, int]):
     """Term → id over memory-mapped arrays; reads like the dict it replaces."""
@@ -75,8 +77,7 @@ class Vocabulary(Mapping[str, int]):
 def encode_vocabulary(terms: list[str]) -> tuple[bytes, np.ndarray, np.ndarray]:
     """Blob, offsets and hash table for terms already in sorted order (ids = positions)."""
     encoded = [t.encode("utf-8") for t in terms]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
+    starts = offsets(np.fromiter(map(len, encoded), np.int64, len(encoded)))
     size = 1 << max(1, (2 * len(encoded)).bit_length())  # load factor at most 1/2
     mask = size - 1
     table = np.full(size, -1, dtype=np.int32)
@@ -92,7 +93,7 @@ def encode_vocabulary(terms: list[str]) -> tuple[bytes, np.ndarray, np.ndarray]:
         placed[winners] = True
         pending = pending[~placed[pending]]
         slot[pending] = (slot[pending] + 1) & mask
-    return b"".join(encoded), offsets, table
+    return b"".join(encoded), starts, table
 
 
 def sorted_ids(terms: list[str]) -> tuple[list[str], np.ndarray]:

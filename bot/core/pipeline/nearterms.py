@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.core.streams import offsets
+
 _BASE = 128  # a letter pair's code: first byte × 128 + second (ASCII only)
 
 
@@ -49,8 +51,7 @@ class NearTerms:
         codes, owner = codes[order], owner[order]
         first = np.ones(len(codes), dtype=bool)
         first[1:] = (codes[1:] != codes[:-1]) | (owner[1:] != owner[:-1])
-        indptr = np.zeros(_BASE * _BASE + 1, dtype=np.int64)
-        np.cumsum(np.bincount(codes[first], minlength=_BASE * _BASE), out=indptr[1:])
+        indptr = offsets(np.bincount(codes[first], minlength=_BASE * _BASE))
         return cls(terms, lengths, plain, indptr, owner[first])
 
     def near(self, word: str, edits: int) -> list[str]:
