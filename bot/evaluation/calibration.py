@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ from bot.core.pipeline.answerability import (
 )
 from bot.core.pipeline.engine import Tuning
 from bot.core.pipeline.semantic import MINILM, MODELS, SemanticSettings, installed_model
+from bot.errors import NewsbotError, exit_status
 from bot.evaluation.sets import CALIBRATION, REGISTRY, Workspace
 
 L2 = 0.01  # penalty on the coefficients (not the intercept), per unit of total sample weight
@@ -189,4 +191,8 @@ def _write_json(path: Path, data: dict[str, object]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NewsbotError as exc:  # a calibration set that is absent, say: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exit_status(exc))

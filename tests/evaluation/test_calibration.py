@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from bot.core.pipeline.answerability import (
     load_model,
 )
 from bot.evaluation.calibration import balanced_weights, choose_threshold, fit
+from tests.helpers import ROOT
 
 
 def test_every_set_weighs_the_same() -> None:
@@ -89,3 +92,20 @@ def test_when_the_gate_declines_too_much_nine_in_ten_of_what_it_lets_through_cou
     answered = p >= threshold
     assert met == 1 and answered[(groups == 1) & (y == 1)].mean() >= 0.9 * 0.8
     assert threshold > 0.3  # and the unanswerable ones at 0.3 are declined
+
+
+def test_an_absent_calibration_set_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """``python -m bot.evaluation.calibration`` without the shared data says what is missing."""
+    command = [sys.executable, "-m", "bot.evaluation.calibration", "--shared", str(tmp_path / "x")]
+    command += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "model.json")]
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("error: ") and "not found" in result.stderr
+    assert not (tmp_path / "model.json").exists()
