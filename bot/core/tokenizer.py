@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import Stemmer
 
-TOKENIZER_VERSION = "3"
+TOKENIZER_VERSION = "4"
 
 # English stop words (Lucene's list plus common function words and contractions).
 STOP_WORDS = frozenset(
@@ -55,7 +55,8 @@ _ACCENTS = re.compile("[\u0300-\u036f]")
 
 @lru_cache(maxsize=200_000)
 def _normalize_word(word: str) -> str | None:
-    """Case-fold, fold accents on Latin words, drop possessives and stop words, then stem."""
+    """Case-fold, fold accents on Latin words, drop possessives, stop words and inner apostrophes,
+    then stem."""
     word = unicodedata.normalize("NFKC", word).casefold().replace("’", "'").replace("‘", "'")
     if not word.isascii():  # fold accents (Latin, Greek, Cyrillic): café → cafe, ми́р → мир
         word = unicodedata.normalize("NFC", _ACCENTS.sub("", unicodedata.normalize("NFKD", word)))
@@ -63,7 +64,8 @@ def _normalize_word(word: str) -> str | None:
         word = word[:-2]
     if not word or word in STOP_WORDS:
         return None
-    return _STEMMER.stemWord(word)
+    # O'Driscoll is typed "odriscoll" as often as not: a word's inner apostrophes are dropped
+    return _STEMMER.stemWord(word.replace("'", ""))
 
 
 def _normalize_number(number: str) -> str:

@@ -23,6 +23,8 @@ from bot.core.tokenizer import iter_tokens, tokenize
         ("visa-free Japan-Russia", ["visa", "free", "japan", "russia"]),
         ("G7 2nd", ["g7", "2nd"]),
         ("Ми́р Россия", ["мир", "россия"]),
+        ("O'Driscoll and odriscoll, O’Brien", ["odriscol", "odriscol", "obrien"]),
+        ("don't stop rock'n'roll", ["stop", "rocknrol"]),
     ],
 )
 def test_tokens(text: str, expected: list[str]) -> None:

@@ -1,8 +1,9 @@
 """Which index terms may lie within a few edits of a word: a letter-pair index of the vocabulary.
 
 Spelling correction compares a word with every alphabetic index term of about its length
-(rapidfuzz, letter by letter). One edit changes at most two of a word's letter pairs, so a term
-within ``e`` edits of a word with ``d`` distinct letter pairs shares at least ``d − 2e`` of them:
+(rapidfuzz, letter by letter). One edit changes at most three of a word's letter pairs (two
+for a letter added, dropped or changed, three for two neighbours swapped), so a term within
+``e`` edits of a word with ``d`` distinct letter pairs shares at least ``d − 3e`` of them:
 only the terms sharing that many are compared, in the same order as before, so the nearest
 terms found are the same. Built once per index with NumPy over its ASCII terms; a term or word
 with other letters is always compared.
@@ -18,6 +19,7 @@ import numpy as np
 from bot.core.streams import offsets
 
 _BASE = 128  # a letter pair's code: first byte × 128 + second (ASCII only)
+_PAIRS_PER_EDIT = 3  # the most letter pairs one edit changes ("abcd" → "acbd": ab, bc, cd)
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,10 @@ class NearTerms:
         size = len(word)
         window = np.abs(self.lengths - size) <= edits
         pairs = _pairs(word)
-        if pairs is not None and len(pairs) - 2 * edits > 0:
+        if pairs is not None and len(pairs) - _PAIRS_PER_EDIT * edits > 0:
             lists = [self.members[self.pair_indptr[c] : self.pair_indptr[c + 1]] for c in pairs]
             shared = np.bincount(np.concatenate(lists), minlength=len(self.terms))
-            window &= (shared >= len(pairs) - 2 * edits) | ~self.plain
+            window &= (shared >= len(pairs) - _PAIRS_PER_EDIT * edits) | ~self.plain
         at = np.flatnonzero(window)
         at = at[np.argsort(self.lengths[at], kind="stable")]
         return [self.terms[i] for i in at.tolist()]

@@ -301,14 +301,17 @@ def context_fit(
 def nearest(term: str, choices: list[str], edits: int, limit: int = 20) -> list[tuple[str, int]]:
     """The ``limit`` choices within ``edits`` of ``term``, nearest first, ties in list order.
 
+    Edits are optimal string alignment's: a letter added, dropped or changed, or two neighbours
+    swapped ("captians" → "captains" is one slip, not two).
+
     What ``process.extract(..., limit=limit)`` returns, from one C++ pass (``cdist``) without a
     Python result per choice.
     """
     from rapidfuzz import process
-    from rapidfuzz.distance import Levenshtein
+    from rapidfuzz.distance import OSA
 
     distances = process.cdist(
-        [term], choices, scorer=Levenshtein.distance, score_cutoff=edits, dtype=np.int32
+        [term], choices, scorer=OSA.distance, score_cutoff=edits, dtype=np.int32
     )[0]
     within = np.flatnonzero(distances <= edits)
     order = within[np.argsort(distances[within], kind="stable")][:limit].tolist()

@@ -8,7 +8,7 @@ import unicodedata
 import numpy as np
 import pytest
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from bot.core.pipeline.engine import Engine
 from bot.core.pipeline.match import _proximity, contains
@@ -41,7 +41,7 @@ def test_nearest_equals_rapidfuzz_extract_with_ties_past_the_limit() -> None:
         term = "".join(rng.choice(letters) for _ in range(6))
         for edits in (1, 2):
             expected = process.extract(
-                term, choices, scorer=Levenshtein.distance, score_cutoff=edits, limit=20
+                term, choices, scorer=OSA.distance, score_cutoff=edits, limit=20
             )
             assert nearest(term, choices, edits) == [(c, d) for c, d, _ in expected]
 

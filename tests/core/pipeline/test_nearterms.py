@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from bot.core.pipeline.nearterms import NearTerms
 from bot.core.pipeline.question import nearest
@@ -19,8 +19,10 @@ def _word(rng: random.Random, size: int) -> str:
 def _edited(rng: random.Random, word: str, edits: int) -> str:
     for _ in range(edits):
         at = rng.randrange(len(word) + 1)
-        kind = rng.randrange(3)
-        if kind == 0 and at < len(word):
+        kind = rng.randrange(4)
+        if kind == 3 and at + 1 < len(word):  # two neighbours swapped: three pairs change
+            word = word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+        elif kind == 0 and at < len(word):
             word = word[:at] + word[at + 1 :]
         elif kind == 1:
             word = word[:at] + rng.choice(LETTERS) + word[at:]
@@ -48,7 +50,7 @@ def test_near_terms_are_the_length_bucket_less_only_terms_beyond_the_edits() -> 
                 if t.isalpha() and len(t) == size
             ]
             near = index.near(word, edits)
-            within = [t for t in bucket if Levenshtein.distance(word, t) <= edits]
+            within = [t for t in bucket if OSA.distance(word, t) <= edits]
             kept = set(near)
             assert [t for t in bucket if t in kept] == near  # same order, nothing added
             assert set(within) <= kept

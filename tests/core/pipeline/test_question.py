@@ -53,6 +53,7 @@ def test_the_question_word_list_is_generic_english() -> None:
         ("who is the russian ambasador", "ambassador", "ambasador"),
         ("what did medvedv write on telegram", "medvedev", "medvedv"),
         ("what sanctons has japan imposed", "sanction", "sanctons"),
+        ("what did the rusisan side say", "russian", "rusisan"),  # two neighbours swapped
     ],
 )
 def test_a_typo_is_corrected_to_the_nearest_index_term(
