@@ -55,17 +55,26 @@ _ACCENTS = re.compile("[\u0300-\u036f]")
 
 @lru_cache(maxsize=200_000)
 def _normalize_word(word: str) -> str | None:
-    """Case-fold, fold accents on Latin words, drop possessives, stop words and inner apostrophes,
-    then stem."""
+    """A word's term: case and accents folded, a possessive dropped, then (stop words aside)
+    inner apostrophes dropped and the word stemmed."""
+    word = _cased(word)
+    if not word or word in STOP_WORDS:
+        return None
+    return _STEMMER.stemWord(word.replace("'", ""))
+
+
+def folded(word: str) -> str:
+    """A word as it is indexed before stemming (O'Driscoll is typed "odriscoll" as often as
+    not: inner apostrophes are dropped)."""
+    return _cased(word).replace("'", "")
+
+
+def _cased(word: str) -> str:
+    """Case-folded, accents folded on Latin words, a possessive dropped."""
     word = unicodedata.normalize("NFKC", word).casefold().replace("’", "'").replace("‘", "'")
     if not word.isascii():  # fold accents (Latin, Greek, Cyrillic): café → cafe, ми́р → мир
         word = unicodedata.normalize("NFC", _ACCENTS.sub("", unicodedata.normalize("NFKD", word)))
-    if word.endswith("'s"):
-        word = word[:-2]
-    if not word or word in STOP_WORDS:
-        return None
-    # O'Driscoll is typed "odriscoll" as often as not: a word's inner apostrophes are dropped
-    return _STEMMER.stemWord(word.replace("'", ""))
+    return word[:-2] if word.endswith("'s") else word
 
 
 def _normalize_number(number: str) -> str:

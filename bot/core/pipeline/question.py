@@ -25,7 +25,7 @@ from bot.core.backend import Retrieval
 from bot.core.pipeline.nearterms import NearTerms
 from bot.core.pipeline.wordlist import zipf_frequency
 from bot.core.synonyms import Synonyms
-from bot.core.tokenizer import iter_tokens, tokenize
+from bot.core.tokenizer import folded, iter_tokens, tokenize
 from bot.errors import QuestionError
 
 # Generic English words that ask rather than tell: how a question is put, not what it is about.
@@ -70,6 +70,8 @@ class QuestionSettings:
     question_word_weight: float = 0.0  # query weight of a question word (0: not searched;
     # 0.25 scored the same on the calibration sets and reads long posting lists)
     common_zipf: float = 3.0  # wordfreq Zipf frequency from which a word is common English
+    slip_zipf: float = 2.0  # how much more common (Zipf, per edit) a correction of a word
+    # English knows must be: a slip in about one word in a hundred (see likelier_slip)
     max_edits_short: int = 1  # edits allowed to correct a word of 5–7 letters
     max_edits_long: int = 2  # … of 8 letters or more (shorter words are never corrected)
     context_tier: float = 0.8  # near terms fitting the other words this well as the best tie
@@ -269,7 +271,32 @@ def correct(
         return (not fits, Indel.distance(term, choice), -int(frequency[i]), choice)
 
     choice = found[min(range(len(found)), key=rank)][0]
-    return choice, surface_form(choice, backend) or choice
+    shown = surface_form(choice, backend, word) or choice
+    if zipf_frequency(word, "large") > 0 and not likelier_slip(word, shown, edits, settings):
+        return None
+    return choice, shown
+
+
+def likelier_slip(word: str, shown: str, edits: int, settings: QuestionSettings) -> bool:
+    """Whether a word English knows (a rare one: "signer", "gestated") is likelier a slip for
+    the word of the sources ``shown`` than meant as typed — the noisy-channel test.
+
+    Terms are compared after stemming, where "stylistically" is two edits from "statistical"
+    ("stylist" / "statist"): the words themselves must lie within ``edits`` too. And a slip is
+    rare (about one word in a hundred per edit), so when ``shown`` is common English it must
+    be ``slip_zipf`` per edit more common than the word typed ("goverment" → "government",
+    not "signer" → "singer"); a name or rare word of the sources ("borse" → "boerse") is not
+    weighed so, wordfreq knowing little of either.
+    """
+    from rapidfuzz.distance import OSA
+
+    typed, meant = folded(word), folded(shown)
+    distance = OSA.distance(typed, meant)
+    if distance > edits:
+        return False
+    common = zipf(meant)  # the small list: 0 below common_zipf
+    gain = common - zipf_frequency(typed, "large")
+    return common < settings.common_zipf or gain >= settings.slip_zipf * distance
 
 
 def context_fit(
@@ -321,6 +348,7 @@ def nearest(term: str, choices: list[str], edits: int, limit: int = 20) -> list[
 # Context fit: a candidate's passages that also hold the question's other words rank first.
 CONTEXT_NUDGE = 0.01  # query weight of the other words (ranks, never outweighs the candidate)
 CONTEXT_PASSAGES = 20  # of a candidate's passages, how many are read for the other words
+FORM_PASSAGES = 5  # of a correction's passages, how many are read for the form shown
 
 _NEAR: WeakKeyDictionary[Retrieval, NearTerms] = WeakKeyDictionary()
 
@@ -333,18 +361,23 @@ def near_terms(backend: Retrieval) -> NearTerms:
     return found
 
 
-def surface_form(term: str, backend: Retrieval) -> str | None:
-    """A word of the sources that indexes as ``term`` (as written in one passage, lowercased)."""
+def surface_form(term: str, backend: Retrieval, like: str = "") -> str | None:
+    """A word of the sources that indexes as ``term`` (as written, lowercased): of its forms in
+    the passages that use it most (up to ``FORM_PASSAGES``), the one nearest ``like``, letter
+    by letter ("reserch" → "research", not "researchers")."""
     tid = backend.term_id(term)
     if tid is None:
         return None
-    passages, _ = backend.search({tid: 1.0}, 1, {})
-    if not len(passages):
+    passages, _ = backend.search({tid: 1.0}, FORM_PASSAGES, {})
+    forms: dict[str, None] = {}
+    for passage in passages.tolist():
+        tokens = backend.tokens(passage)
+        text = backend.text(passage)
+        for at in (tokens.ids == tid).nonzero()[0].tolist():
+            forms[text[int(tokens.starts[at]) : int(tokens.ends[at])].casefold()] = None
+    if not forms:
         return None
-    passage = int(passages[0])
-    tokens = backend.tokens(passage)
-    where = (tokens.ids == tid).nonzero()[0]
-    if not len(where):
-        return None
-    text = backend.text(passage)
-    return text[int(tokens.starts[where[0]]) : int(tokens.ends[where[0]])].casefold()
+    from rapidfuzz.distance import OSA
+
+    typed = folded(like)
+    return min(forms, key=lambda form: OSA.distance(typed, folded(form)))  # ties: first seen

@@ -130,3 +130,39 @@ def test_without_context_a_dropped_or_doubled_letter_beats_a_changed_one(tmp_pat
     engine = Engine.open(write_corpus(tmp_path / "src", _POST), tmp_path / "index")
     # "stamp" is in more passages, but "stamm" → "stam" drops a letter, → "stamp" changes one
     assert [c.corrected for c in _read(engine, "stamm").corrections] == ["stam"]
+
+
+_WORDS = {
+    "a.md": "---\ntitle: Music\n---\n\nThe singer left.\n\nA statistical survey of fans.\n",
+    "b.md": (
+        "---\ntitle: Policy\n---\n\nThe researchers said the government had agreed.\n\n"
+        "Their research was published.\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "who was the signer",  # rare English, one swap from the far more common "singer"
+        "what is it stylistically",  # two edits from "statistical" only after stemming
+    ],
+)
+def test_a_rare_english_word_is_not_read_as_a_near_word_of_the_sources(
+    tmp_path: Path, question: str
+) -> None:
+    engine = Engine.open(write_corpus(tmp_path / "src", _WORDS), tmp_path / "index")
+    assert _read(engine, question).corrections == ()
+
+
+def test_a_misspelling_english_lists_is_corrected_and_shown_in_its_nearest_form(
+    tmp_path: Path,
+) -> None:
+    engine = Engine.open(write_corpus(tmp_path / "src", _WORDS), tmp_path / "index")
+    # "goverment" and "reserch" are in wordfreq's large list, far rarer than what they stand for
+    fixes = _read(engine, "what did the goverment reserch find").corrections
+    # "research" and "researchers" index alike: the form shown is the one nearest the typed word
+    assert [(c.original, c.corrected) for c in fixes] == [
+        ("goverment", "government"),
+        ("reserch", "research"),
+    ]

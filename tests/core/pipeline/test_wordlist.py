@@ -20,8 +20,17 @@ def test_every_word_of_the_list_and_others_score_as_wordfreq_says() -> None:
         assert wordlist.zipf_frequency(word) == zipf_frequency(word, "en", wordlist="small"), word
 
 
+def test_the_large_list_scores_rare_words_as_wordfreq_says() -> None:
+    words = [w for bucket in get_frequency_list("en", "large") for w in bucket]
+    assert len(words) > 300_000
+    for word in [*words[::37], "signer", "gestated", *OTHERS]:
+        expected = zipf_frequency(word, "en", wordlist="large")
+        assert wordlist.zipf_frequency(word, "large") == expected, word
+    assert wordlist.zipf_frequency("signer", "large") > 0 == wordlist.zipf_frequency("signer")
+
+
 def test_an_unreadable_list_falls_back_to_wordfreq(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wordlist, "_buckets", lambda: None)
+    monkeypatch.setattr(wordlist, "_buckets", lambda _: None)
     assert wordlist.zipf_frequency("treaty") == zipf_frequency("treaty", "en", wordlist="small")
 
 
