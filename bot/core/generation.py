@@ -13,7 +13,6 @@ import datetime as dt
 import fcntl
 import json
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -69,7 +68,7 @@ def rebuild_lock(index_dir: Path, notify: Callable[[str], None]) -> Iterator[Non
 
 def generation_name() -> str:
     """A fresh generation folder name: the time it was built and a random suffix."""
-    return f"build-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    return f"build-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{os.urandom(3).hex()}"
 
 
 def finish_generation(

@@ -19,7 +19,6 @@ import hmac
 import logging
 import math
 import os
-import secrets
 import threading
 import time
 from collections import deque
@@ -55,7 +54,7 @@ def load_salt(log_path: Path | None) -> str:
     if from_env:
         return from_env
     if log_path is None:
-        return secrets.token_hex(16)
+        return os.urandom(16).hex()
     path = salt_path(log_path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +67,7 @@ def load_salt(log_path: Path | None) -> str:
         fresh = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_hex(16) + "\n")
+            handle.write(os.urandom(16).hex() + "\n")
         try:
             os.link(fresh, path)
         except FileExistsError:
@@ -84,7 +83,7 @@ def load_salt(log_path: Path | None) -> str:
             path,
             exc.strerror or exc,
         )
-        return secrets.token_hex(16)
+        return os.urandom(16).hex()
 
 
 def utc_now() -> str:

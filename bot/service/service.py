@@ -9,7 +9,6 @@ otherwise, so the loop stays responsive with a large index. No HTTP or Discord c
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import threading
@@ -32,7 +31,9 @@ from bot.service.limits import DEFAULT_K, DEFAULT_LIMITS, Limits
 from bot.service.questionlog import QuestionLog
 from bot.service.votes import Vote
 
-if TYPE_CHECKING:  # imported where used: a one-shot CLI question needs neither library
+if TYPE_CHECKING:  # imported where used: a one-shot CLI question needs none of them
+    import asyncio  # (~25 ms of start-up with the ssl, socket and subprocess it imports)
+
     from prometheus_client import Gauge
 
     from bot.service.metrics import ServiceMetrics
@@ -159,7 +160,7 @@ class Service:
         self.question_log = question_log or QuestionLog(None)
         self._engine = engine
         self._unavailable = "the index is not loaded yet"
-        self._reindex_lock = asyncio.Lock()
+        self._reindex_lock: asyncio.Lock | None = None  # made by the first reindex
         # Answers stay right while their engine is current: entries hold the engine that made them.
         self.cache: LruMap[_CacheKey, tuple[Engine, Answer]] = LruMap(cache_size)
         # Engine work for the async front ends: one thread (started on first use) answers in
@@ -261,6 +262,8 @@ class Service:
 
     async def load(self) -> None:
         """Load the engine in a worker thread (for a Service made with ``engine=None``)."""
+        import asyncio
+
         try:
             engine = await asyncio.to_thread(
                 Engine.open, self.sources_dir, self.index_dir, self.tuning, logger.info
@@ -307,6 +310,8 @@ class Service:
         cache, or refused by the limits) is handled at once and the engine runs in a worker
         thread (the request is in flight while it waits for one). Call it on the event loop.
         """
+        import asyncio
+
         loop = asyncio.get_running_loop()
         if self.engine_seconds < self.inline_seconds:
             return self._in_batch(loop, request, time.perf_counter())
@@ -371,6 +376,8 @@ class Service:
             finally:
                 in_flight.end()
             if n < len(batch) and time.perf_counter() > deadline:
+                import asyncio
+
                 asyncio.get_running_loop().call_soon(self._answer_batch, batch[n:])
                 return
 
@@ -460,6 +467,10 @@ class Service:
 
         Rebuilds are serialised; if one fails, the current engine stays in use.
         """
+        import asyncio
+
+        if self._reindex_lock is None:
+            self._reindex_lock = asyncio.Lock()
         async with self._reindex_lock:
             try:
                 report = await asyncio.to_thread(
@@ -489,4 +500,6 @@ class Service:
 
     async def aclose(self) -> None:
         """:meth:`close` without blocking the event loop."""
+        import asyncio
+
         await asyncio.to_thread(self.close)

@@ -1,5 +1,6 @@
 """A one-shot ``ask`` loads only what it needs: no settings library, no metrics library, no
-spelling resources when every word is known (each costs tens of milliseconds at start-up)."""
+asyncio, no spelling resources when every word is known (each costs tens of milliseconds at
+start-up)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bot.frontends.cli.main import main
 status = main(["ask", "--sources", sys.argv[1], "--index", sys.argv[2], sys.argv[3]])
 heavy = (
     "pydantic", "pydantic_settings", "prometheus_client", "wordfreq", "rapidfuzz", "rich",
-    "tokenizers", "safetensors",
+    "tokenizers", "safetensors", "asyncio",
 )
 print(status, " ".join(sorted(m for m in heavy if m in sys.modules)) or "-", file=sys.stderr)
 """
