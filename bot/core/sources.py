@@ -11,12 +11,14 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from bot.core.source_files import Problem, scan_sources, source_base
+
+if TYPE_CHECKING:
+    import yaml
 
 # Kinds of text a ``::: kind`` fenced block may hold; everything outside a fence is "body".
 BLOCK_KINDS = ("body", "caption", "references", "note", "byline")
@@ -28,14 +30,20 @@ BAD_DATE = "date {!r} is not YYYY, YYYY-MM or YYYY-MM-DD, so the date stays unkn
 _HEADING = re.compile(r"#{1,6}\s+(\S.*)")
 
 
-class _FrontMatterLoader(yaml.SafeLoader):
-    """Safe YAML that keeps dates as the text the file states (so a bad one is a warning)."""
+@cache
+def _front_matter_loader() -> type[yaml.SafeLoader]:
+    """Safe YAML that keeps dates as the text the file states (so a bad one is a warning); made
+    at the first front matter read, so that only a rebuild imports the YAML parser."""
+    import yaml
 
+    class FrontMatterLoader(yaml.SafeLoader):
+        pass
 
-_FrontMatterLoader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    FrontMatterLoader.yaml_implicit_resolvers = {
+        first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return FrontMatterLoader
 
 
 @dataclass(frozen=True)
@@ -219,8 +227,10 @@ def _front_matter(
     if closing is None:
         raise _FormatError(1, "front matter opened on line 1 is never closed with '---'")
     raw = "".join(lines[1:closing])
+    import yaml
+
     try:
-        data = yaml.load(raw, Loader=_FrontMatterLoader) or {}
+        data = yaml.load(raw, Loader=_front_matter_loader()) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1

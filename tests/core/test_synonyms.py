@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from bot.core.synonyms import SynonymsError, load_synonyms
+from bot.core import synonyms as synonyms_module
+from bot.core.synonyms import Synonyms, SynonymsError, load_synonyms
 from bot.core.tokenizer import tokenize
 
 
@@ -50,3 +52,44 @@ def test_a_malformed_file_is_one_error_naming_it(tmp_path: Path, text: str) -> N
 
 def test_the_packaged_file_loads() -> None:
     assert load_synonyms().groups
+
+
+def test_a_compiled_copy_is_read_while_the_file_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    path = _write(tmp_path, "groups:\n  - [Moscow, Russia]\n")
+    first = load_synonyms(path)
+    assert (tmp_path / "__pycache__" / "synonyms.yaml.json").is_file()
+
+    def unparsed(_: Path) -> Synonyms:
+        raise AssertionError("the YAML was parsed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(synonyms_module, "_parsed", unparsed)
+        assert load_synonyms(path) == first
+    _write(tmp_path, "groups:\n  - [Tokyo, Japan]\n")  # changed: read again
+    assert load_synonyms(path).expand(tokenize("Tokyo said")) == {"tokyo": {"japan"}}
+
+
+def test_a_broken_compiled_copy_or_unwritable_folder_only_costs_the_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    path = _write(tmp_path, "groups:\n  - [Moscow, Russia]\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "synonyms.yaml.json").write_text('{"stamp": [', encoding="utf-8")
+    assert load_synonyms(path).expand(tokenize("Moscow")) == {"moscow": {"russia"}}
+    assert "groups" in (tmp_path / "__pycache__" / "synonyms.yaml.json").read_text()
+    (tmp_path / "__pycache__" / "synonyms.yaml.json").unlink()
+    (tmp_path / "__pycache__").rmdir()
+    (tmp_path / "__pycache__").write_text("not a folder", encoding="utf-8")
+    assert load_synonyms(path).expand(tokenize("Moscow")) == {"moscow": {"russia"}}
+
+
+def test_no_compiled_copy_when_python_writes_no_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    load_synonyms(_write(tmp_path, "groups:\n  - [Moscow, Russia]\n"))
+    assert not (tmp_path / "__pycache__").exists()
