@@ -72,8 +72,9 @@ class QuestionSettings:
     common_zipf: float = 3.0  # wordfreq Zipf frequency from which a word is common English
     slip_zipf: float = 2.0  # how much more common (Zipf, per edit) a correction of a word
     # English knows must be: a slip in about one word in a hundred (see likelier_slip)
-    max_edits_short: int = 1  # edits allowed to correct a word of 5–7 letters
-    max_edits_long: int = 2  # … of 8 letters or more (shorter words are never corrected)
+    max_edits_short: int = 1  # edits allowed to correct a word of 4–7 letters (of 4 only one
+    # English does not know; shorter words are never corrected)
+    max_edits_long: int = 2  # … of 8 letters or more
     context_tier: float = 0.8  # near terms fitting the other words this well as the best tie
 
 
@@ -242,15 +243,18 @@ def correct(
 ) -> tuple[str, str] | None:
     """The index term (and its word) a misspelled word stands for, or None to keep it.
 
-    Never for common English words or short words: "pizza" missing from the sources is a
-    finding, not a typo. Among the terms fewest edits away the one that fits the question's
-    other words wins (see :func:`context_fit`: "deutsche borse" → "boerse", not "boss"), then
-    the fewest letters added or dropped rather than changed (a doubled or missing letter is the
-    likelier slip: "stamm" → "stam", not "stamp"), then the term in more passages.
+    Never for common English words, words under four letters, or four-letter words English
+    knows: "pizza" missing from the sources is a finding, not a typo. Among the terms fewest
+    edits away the one that fits the question's other words wins (see :func:`context_fit`:
+    "deutsche borse" → "boerse", not "boss"), then the fewest letters added or dropped rather
+    than changed (a doubled or missing letter is the likelier slip: "stamm" → "stam", not
+    "stamp"), then the term in more passages.
     """
     word = surface.casefold()
-    if len(word) < 5 or not word.isalpha() or zipf(word) >= settings.common_zipf:
+    if len(word) < 4 or not word.isalpha() or zipf(word) >= settings.common_zipf:
         return None
+    if len(word) == 4 and zipf_frequency(word, "large") > 0:
+        return None  # a short word English knows ("mori") is meant; "limt" is a slip
     edits = settings.max_edits_short if len(word) < 8 else settings.max_edits_long
     near = near_terms(backend).near(term, edits)
     found = nearest(term, near, edits)

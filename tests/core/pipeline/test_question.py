@@ -54,6 +54,7 @@ def test_the_question_word_list_is_generic_english() -> None:
         ("what did medvedv write on telegram", "medvedev", "medvedv"),
         ("what sanctons has japan imposed", "sanction", "sanctons"),
         ("what did the rusisan side say", "russian", "rusisan"),  # two neighbours swapped
+        ("what did jpan protest", "japan", "jpan"),  # four letters, a word English lacks
     ],
 )
 def test_a_typo_is_corrected_to_the_nearest_index_term(
@@ -72,7 +73,7 @@ def test_a_typo_is_corrected_to_the_nearest_index_term(
         "who is the russian ambassador",  # every word is in the index
         "best pizza in naples",  # common English words the sources lack: a finding, not a typo
         "what about the kurils",  # a vocabulary word
-        "who is mori",  # short words are never corrected
+        "who is mori",  # a four-letter word English knows is never corrected (nor a shorter one)
     ],
 )
 def test_vocabulary_and_common_words_are_never_corrected(engine: Engine, question: str) -> None:
