@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
@@ -183,12 +183,12 @@ def understand(
     corrections: list[Correction] = []
     words: list[tuple[str, str]] = []
     context_ids = [i for t, _ in content if (i := term_id(t)) is not None]
-    for term, surface in content:
-        fixed = (
-            correct(term, surface, backend, settings, context_ids)
-            if term_id(term) is None
-            else None
-        )
+    fixes = [
+        correct(term, surface, backend, settings, context_ids) if term_id(term) is None else None
+        for term, surface in content
+    ]
+    for k, (term, surface) in enumerate(content):
+        fixed = fixes[k] if not _beside_unknown(k, content, fixes, term_id) else None
         if fixed is not None:
             corrections.append(Correction(surface.casefold(), fixed[1]))
             term = fixed[0]
@@ -225,6 +225,25 @@ def understand(
         cue_words=cues,
         answer_type=answer_type(question),
         corrections=tuple(dict.fromkeys(corrections)),
+    )
+
+
+def _beside_unknown(
+    k: int,
+    content: Sequence[tuple[str, str]],
+    fixes: Sequence[tuple[str, str] | None],
+    term_id: Callable[[str], int | None],
+) -> bool:
+    """Whether content word ``k`` stands next to a word that is not common English, no passage
+    has and nothing corrects: then the two are likelier a name or phrase the sources lack
+    ("hoppo ryodo") than a slip beside it, and the word is not corrected ("ryodo" is not
+    "kyodo")."""
+    return any(
+        0 <= j < len(content)
+        and term_id(content[j][0]) is None
+        and fixes[j] is None
+        and zipf(content[j][1].casefold()) == 0
+        for j in (k - 1, k + 1)
     )
 
 

@@ -80,6 +80,15 @@ def test_vocabulary_and_common_words_are_never_corrected(engine: Engine, questio
     assert _read(engine, question).corrections == ()
 
 
+def test_a_word_beside_an_unknown_name_is_not_corrected(engine: Engine) -> None:
+    # "ryodo" is one edit from the index's "kyodo", but beside "hoppo", which no passage has and
+    # English does not know, the two are a phrase the sources lack, not a slip
+    assert _read(engine, "what does hoppo ryodo mean").corrections == ()
+    # beside a common English word the sources lack, a slip is still corrected
+    fixes = _read(engine, "ryodo opinion poll").corrections
+    assert [(c.original, tokenize(c.corrected)) for c in fixes] == [("ryodo", ["kyodo"])]
+
+
 def test_an_unknown_word_stays_unknown(engine: Engine) -> None:
     asked = _read(engine, "what is the best pizza in naples")
     pizza = next(c for c in asked.concepts if c.term == "pizza")
