@@ -188,7 +188,9 @@ def understand(
         for term, surface in content
     ]
     for k, (term, surface) in enumerate(content):
-        fixed = fixes[k] if not _beside_unknown(k, content, fixes, term_id) else None
+        fixed = fixes[k]
+        if fixed is not None and _beside_unknown(k, content, fixes, term_id):
+            fixed = None
         if fixed is not None:
             corrections.append(Correction(surface.casefold(), fixed[1]))
             term = fixed[0]
@@ -234,12 +236,13 @@ def _beside_unknown(
     fixes: Sequence[tuple[str, str] | None],
     term_id: Callable[[str], int | None],
 ) -> bool:
-    """Whether content word ``k`` stands next to a word that is not common English, no passage
-    has and nothing corrects: then the two are likelier a name or phrase the sources lack
-    ("hoppo ryodo") than a slip beside it, and the word is not corrected ("ryodo" is not
-    "kyodo")."""
+    """Whether content word ``k`` stands next to a word of letters that is not common English,
+    no passage has and nothing corrects: then the two are likelier a name or phrase the sources
+    lack ("hoppo ryodo") than a slip beside it, and the word is not corrected ("ryodo" is not
+    "kyodo"). A number beside it does not count (nor costs wordfreq's import to look up)."""
     return any(
         0 <= j < len(content)
+        and content[j][1].isalpha()
         and term_id(content[j][0]) is None
         and fixes[j] is None
         and zipf(content[j][1].casefold()) == 0
@@ -295,14 +298,18 @@ def correct(
 
     choice = found[min(range(len(found)), key=rank)][0]
     shown = surface_form(choice, backend, word) or choice
-    if zipf_frequency(word, "large") > 0 and not likelier_slip(word, shown, edits, settings):
+    known = zipf_frequency(word, "large")  # 0: no English word, a slip or a name
+    if known > 0 and not likelier_slip(word, known, shown, edits, settings):
         return None
     return choice, shown
 
 
-def likelier_slip(word: str, shown: str, edits: int, settings: QuestionSettings) -> bool:
-    """Whether a word English knows (a rare one: "signer", "gestated") is likelier a slip for
-    the word of the sources ``shown`` than meant as typed — the noisy-channel test.
+def likelier_slip(
+    word: str, known: float, shown: str, edits: int, settings: QuestionSettings
+) -> bool:
+    """Whether a word English knows (a rare one: "signer", "gestated"; ``known`` its Zipf
+    frequency) is likelier a slip for the word of the sources ``shown`` than meant as typed —
+    the noisy-channel test.
 
     Terms are compared after stemming, where "stylistically" is two edits from "statistical"
     ("stylist" / "statist"): the words themselves must lie within ``edits`` too. And a slip is
@@ -318,8 +325,7 @@ def likelier_slip(word: str, shown: str, edits: int, settings: QuestionSettings)
     if distance > edits:
         return False
     common = zipf(meant)  # the small list: 0 below common_zipf
-    gain = common - zipf_frequency(typed, "large")
-    return common < settings.common_zipf or gain >= settings.slip_zipf * distance
+    return common < settings.common_zipf or common - known >= settings.slip_zipf * distance
 
 
 def context_fit(

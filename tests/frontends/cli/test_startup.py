@@ -57,3 +57,10 @@ def test_a_misspelt_question_loads_the_spelling_resources_only(tmp_path: Path) -
     assert "rapidfuzz" in modules
     assert "wordfreq" not in modules  # its English list is read directly (pipeline/wordlist.py)
     assert not modules & {"pydantic", "pydantic_settings", "prometheus_client", "asyncio"}
+
+
+def test_a_number_the_index_lacks_loads_no_spelling_library(tmp_path: Path) -> None:
+    # Numbers are never corrected: an unknown one beside a known word costs no word list lookup
+    status, modules = _loaded(tmp_path, "How many Japanese lived on the islands in 4321?")
+    assert status == 0
+    assert not modules & {"wordfreq", "rapidfuzz"}
