@@ -66,22 +66,26 @@ def load_synonyms(path: Path = DEFAULT_PATH) -> Synonyms:
     (~15 ms of start-up). The copy is used only while the file's bytes and the tokenizer are
     those it was made from.
     """
-    stamp = _stamp(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SynonymsError(f"{path}: cannot read: {exc.strerror}") from None
+    stamp = [hashlib.sha256(data).hexdigest(), TOKENIZER_VERSION]
     cache = path.parent / "__pycache__" / f"{path.name}.json"
     cached = _cached(cache, stamp)
     if cached is not None:
         return cached
-    synonyms = _parsed(path)
-    if stamp is not None and not sys.dont_write_bytecode:
+    synonyms = _parsed(data, path)
+    if not sys.dont_write_bytecode:
         _store(cache, stamp, synonyms)
     return synonyms
 
 
-def _parsed(path: Path) -> Synonyms:
-    from bot.core.yamlfile import read_yaml
+def _parsed(data: bytes, path: Path) -> Synonyms:
+    from bot.core.yamlfile import parse_yaml
 
-    data = read_yaml(path, SynonymsError)
-    groups = data.get("groups") if isinstance(data, dict) else None
+    document = parse_yaml(data, path, SynonymsError)
+    groups = document.get("groups") if isinstance(document, dict) else None
     if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
         raise SynonymsError(f"{path}: expected 'groups:' with a list of lists of phrases")
     parsed = []
@@ -93,19 +97,8 @@ def _parsed(path: Path) -> Synonyms:
     return Synonyms(tuple(parsed))
 
 
-def _stamp(path: Path) -> list[str] | None:
-    """What the compiled copy must have been made from (None: the file cannot be read)."""
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-    return [digest, TOKENIZER_VERSION]
-
-
-def _cached(cache: Path, stamp: list[str] | None) -> Synonyms | None:
+def _cached(cache: Path, stamp: list[str]) -> Synonyms | None:
     """The compiled copy, if it is readable and made from ``stamp``."""
-    if stamp is None:
-        return None
     try:
         data = json.loads(cache.read_text(encoding="utf-8"))
         if data["stamp"] != stamp:
